@@ -1,0 +1,415 @@
+//! The grid (Eulerian) discretisation of the gradient flow.
+//!
+//! State: the cell masses of the S slices ρ_l and of ν, followed by scalars
+//! integrated with them: the mass that left each part through the box boundary,
+//! and the W2 path bounds A_ρ, A_ν. So `y = [ρ_0 .. ρ_{S-1} | ν | out_0 .. out_S | A_ρ | A_ν]`.
+//!
+//! One right-hand side evaluation:
+//! 1. moments of every part → [`Atoms`], forward pass, residuals, exact adjoint;
+//! 2. per part, the potential field (g, H, e of [`crate::model::block`]) at the
+//!    (w, b) cell centres and at the (w, b) faces of every nonlinear direction —
+//!    activation work O(n · N^{k−L}) — and from it the exact face velocities
+//!    `v = −η ∇Φ` (v_u = −η g(w,b) is constant along u; v_w = −η H u is linear in u);
+//! 3. finite-volume divergence ([`crate::fv`]), outflow, CFL rate;
+//! 4. `dA/dt = (∫|v|²ρ)^{1/2}` by midpoint quadrature with the cell-centre velocity.
+//!
+//! It also returns `Σ_c δL/δp_c · dp_c/dt` — the exact time derivative of the discrete
+//! loss along the semi-discrete flow (δL/δp_c = Φ_l(θ_c)/S for a slice, Φ_ν(ω_c) for ν).
+
+use rayon::prelude::*;
+
+use crate::fv::{self, Reconstruction, TransportScratch};
+use crate::measure::grid::{Grid, ReducedGrid, MAX_DIM};
+use crate::model::block::FieldLayout;
+use crate::model::{Atoms, Block, Forward, Network, PotentialField};
+use crate::time::Rhs;
+
+/// Points per rayon task in field evaluations (a fixed partition: results do not
+/// depend on the number of threads).
+const POINT_CHUNK: usize = 64;
+
+/// One density (a slice or ν) with its work buffers.
+#[derive(Clone, Debug)]
+pub struct Part {
+    pub grid: Grid,
+    pub block: Block,
+    pub eta: f64,
+    red: ReducedGrid,
+    /// Reduced cell centres (w, b), the atoms' points.
+    centre_points: Vec<f64>,
+    /// Reduced points with coordinate j on faces, one list per nonlinear direction.
+    face_points: Vec<Vec<f64>>,
+    centre_field: Vec<f64>,
+    face_field: Vec<Vec<f64>>,
+    face_velocity: Vec<Vec<f64>>,
+    scratch: TransportScratch,
+    /// u-coordinates of every u-cell index q (nq × L).
+    u_cells: Vec<f64>,
+}
+
+/// Rates one part reports from one evaluation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PartRates {
+    pub outflow: f64,
+    pub cfl_rate: f64,
+    /// Σ_c |v(θ_c)|² p_c.
+    pub kinetic: f64,
+    /// Σ_c Φ(θ_c) dp_c/dt.
+    pub potential_rate: f64,
+}
+
+impl Part {
+    pub fn new(grid: Grid, block: Block, eta: f64) -> Self {
+        let lin = block.lin;
+        let red = grid.reduced(lin);
+        let centre_points = grid.atoms(lin).points;
+        let flen = block.field_len(false);
+        let mut face_points = Vec::new();
+        let mut face_field = Vec::new();
+        let mut buf = [0.0; MAX_DIM];
+        for j in 0..red.dims {
+            let len = red.len_with(Some(j));
+            let mut pts = Vec::with_capacity(len * red.dims);
+            for r in 0..len {
+                red.point(r, Some(j), &mut buf[..red.dims]);
+                pts.extend_from_slice(&buf[..red.dims]);
+            }
+            face_points.push(pts);
+            face_field.push(vec![0.0; len * flen]);
+        }
+        let nq = grid.cells.pow(lin as u32);
+        let mut u_cells = Vec::with_capacity(nq * lin);
+        for q in 0..nq {
+            let mut c = q;
+            let mut idx = [0usize; MAX_DIM];
+            for j in (0..lin).rev() {
+                idx[j] = c % grid.cells;
+                c /= grid.cells;
+            }
+            for &i in &idx[..lin] {
+                u_cells.push(grid.centre(i));
+            }
+        }
+        Part {
+            face_velocity: (0..grid.k).map(|j| vec![0.0; grid.faces(j)]).collect(),
+            scratch: TransportScratch::new(&grid),
+            centre_field: vec![0.0; red.len() * flen],
+            face_points,
+            face_field,
+            u_cells,
+            red,
+            centre_points,
+            grid,
+            block,
+            eta,
+        }
+    }
+
+    fn eval_fields(&mut self, field: &PotentialField) {
+        let flen = self.block.field_len(false);
+        let nl = self.red.dims;
+        let eval = |pts: &[f64], vals: &mut [f64]| {
+            vals.par_chunks_mut(flen * POINT_CHUNK).zip(pts.par_chunks(nl * POINT_CHUNK)).for_each(|(vc, pc)| {
+                for (out, wb) in vc.chunks_mut(flen).zip(pc.chunks(nl)) {
+                    field.eval(wb, false, out);
+                }
+            });
+        };
+        eval(&self.centre_points, &mut self.centre_field);
+        for (pts, vals) in self.face_points.iter().zip(self.face_field.iter_mut()) {
+            eval(pts, vals);
+        }
+    }
+
+    /// Fills the face velocities from the fields, directions in parallel.
+    fn fill_face_velocities(&mut self) {
+        let g = &self.grid;
+        let (n, lin) = (g.cells, self.block.lin);
+        let lay = FieldLayout::new(&self.block);
+        let flen = self.block.field_len(false);
+        let red_len = self.red.len();
+        let eta = self.eta;
+        let centre_field = &self.centre_field;
+        let face_field = &self.face_field;
+        let u_cells = &self.u_cells;
+        let block = self.block;
+        self.face_velocity.par_iter_mut().enumerate().for_each(|(j, vel)| {
+            let stride = g.stride(j);
+            if j < lin {
+                // v_{u_j} = −η g_j(w, b), independent of u; the (w, b) index is the
+                // fastest part of the cell index.
+                for row in vel.chunks_mut(stride) {
+                    for (s, v) in row.iter_mut().enumerate() {
+                        *v = -eta * centre_field[(s % red_len) * flen + lay.g() + j];
+                    }
+                }
+            } else {
+                let jn = j - lin;
+                let fields = &face_field[jn];
+                // Row of the field giving v_j = −η Σ_m F_m u_m.
+                let off = if jn < block.d { lay.h() + jn * lin } else { lay.e() };
+                // Outer index o = q · N^{jn} + o_r (q over u-cells, o_r over reduced coordinates before jn).
+                let red_outer = n.pow(jn as u32);
+                for (o, pencil) in vel.chunks_mut((n + 1) * stride).enumerate() {
+                    let q = o / red_outer;
+                    let o_r = o % red_outer;
+                    let u = &u_cells[q * lin..(q + 1) * lin];
+                    let rbase = o_r * (n + 1) * stride;
+                    for (e, v) in pencil.iter_mut().enumerate() {
+                        let fv = &fields[(rbase + e) * flen + off..(rbase + e) * flen + off + lin];
+                        let acc: f64 = fv.iter().zip(u).map(|(a, b)| a * b).sum();
+                        *v = -eta * acc;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Σ_c |v(θ_c)|² p_c and Σ_c Φ(θ_c) dp_c with the cell-centre fields.
+    fn centre_sums(&self, p: &[f64], dp: &[f64]) -> (f64, f64) {
+        let lin = self.block.lin;
+        let d = self.block.d;
+        let lay = FieldLayout::new(&self.block);
+        let flen = self.block.field_len(false);
+        let red_len = self.red.len();
+        let mut kinetic = 0.0;
+        let mut prate = 0.0;
+        for (q, u) in self.u_cells.chunks(lin.max(1)).enumerate() {
+            for r in 0..red_len {
+                let fld = &self.centre_field[r * flen..(r + 1) * flen];
+                let c = q * red_len + r;
+                let mut v2 = 0.0;
+                let mut phi = 0.0;
+                for m in 0..lin {
+                    v2 += fld[lay.g() + m] * fld[lay.g() + m];
+                    phi += u[m] * fld[lay.g() + m];
+                }
+                for j in 0..d {
+                    let hu: f64 = (0..lin).map(|m| fld[lay.h() + j * lin + m] * u[m]).sum();
+                    v2 += hu * hu;
+                }
+                if self.block.bias {
+                    let eu: f64 = (0..lin).map(|m| fld[lay.e() + m] * u[m]).sum();
+                    v2 += eu * eu;
+                }
+                kinetic += v2 * p[c];
+                prate += phi * dp[c];
+            }
+        }
+        (self.eta * self.eta * kinetic, prate)
+    }
+
+    /// dp/dt for this part, given the potential's coefficients and inputs.
+    pub fn rates(&mut self, recon: Reconstruction, field: &PotentialField, p: &[f64], dp: &mut [f64]) -> PartRates {
+        if self.eta == 0.0 {
+            dp.fill(0.0);
+            return PartRates::default();
+        }
+        self.eval_fields(field);
+        self.fill_face_velocities();
+        let tr = fv::divergence(&self.grid, recon, p, &self.face_velocity, dp, &mut self.scratch);
+        let (kinetic, potential_rate) = self.centre_sums(p, dp);
+        PartRates { outflow: tr.outflow, cfl_rate: tr.cfl_rate, kinetic, potential_rate }
+    }
+
+    /// Face velocities of the last evaluation (direction j).
+    pub fn face_velocity(&self, j: usize) -> &[f64] {
+        &self.face_velocity[j]
+    }
+}
+
+/// Offsets of the parts and scalars in the flat state.
+#[derive(Clone, Debug)]
+pub struct StateLayout {
+    pub part_offsets: Vec<usize>,
+    pub part_lens: Vec<usize>,
+    pub scalars: usize,
+}
+
+impl StateLayout {
+    pub fn parts(&self) -> usize {
+        self.part_lens.len()
+    }
+    pub fn outflow(&self, part: usize) -> usize {
+        self.scalars + part
+    }
+    pub fn path_rho(&self) -> usize {
+        self.scalars + self.parts()
+    }
+    pub fn path_nu(&self) -> usize {
+        self.scalars + self.parts() + 1
+    }
+    pub fn len(&self) -> usize {
+        self.scalars + self.parts() + 2
+    }
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+    pub fn part<'a>(&self, y: &'a [f64], i: usize) -> &'a [f64] {
+        &y[self.part_offsets[i]..self.part_offsets[i] + self.part_lens[i]]
+    }
+}
+
+/// What one evaluation of the grid right-hand side reports.
+#[derive(Clone, Debug, Default)]
+pub struct StageInfo {
+    pub loss: f64,
+    pub cfl_rate: f64,
+    /// ∫_0^1∫|v_ρ|²ρ and ∫|v_ν|²ν.
+    pub kinetic_rho: f64,
+    pub kinetic_nu: f64,
+    /// dL/dt of the semi-discrete system.
+    pub loss_rate: f64,
+}
+
+/// The semi-discrete gradient flow on grids.
+#[derive(Clone, Debug)]
+pub struct GridFlow {
+    pub network: Network,
+    pub recon: Reconstruction,
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+    /// S slices then ν.
+    pub parts: Vec<Part>,
+    /// Moments of every part of the last state seen, S slices then ν.
+    pub atoms: Vec<Atoms>,
+    pub layout: StateLayout,
+}
+
+/// Forward pass, adjoint and residuals of a state.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    pub forward: Forward,
+    pub adjoint: Vec<f64>,
+    pub residual: Vec<f64>,
+    pub loss: f64,
+}
+
+impl GridFlow {
+    pub fn new(network: Network, recon: Reconstruction, rho_grid: Grid, nu_grid: Grid, x: Vec<f64>, y: Vec<f64>) -> Self {
+        let s = network.depth;
+        let mut parts: Vec<Part> = (0..s).map(|_| Part::new(rho_grid.clone(), network.residual, network.eta_rho)).collect();
+        parts.push(Part::new(nu_grid, network.output, network.eta_nu));
+        let mut off = 0;
+        let mut part_offsets = Vec::new();
+        let mut part_lens = Vec::new();
+        for p in &parts {
+            part_offsets.push(off);
+            part_lens.push(p.grid.len());
+            off += p.grid.len();
+        }
+        let layout = StateLayout { part_offsets, part_lens, scalars: off };
+        let atoms = parts.iter().map(|p| p.grid.atoms(p.block.lin)).collect();
+        GridFlow { network, recon, x, y, parts, atoms, layout }
+    }
+
+    pub fn depth(&self) -> usize {
+        self.network.depth
+    }
+
+    /// Initial state: Gaussian cell masses, zero outflow and path length.
+    pub fn initial_state(&self, std_rho: f64, std_nu: f64) -> Vec<f64> {
+        let mut y = vec![0.0; self.layout.len()];
+        for (i, p) in self.parts.iter().enumerate() {
+            let std = if i < self.depth() { std_rho } else { std_nu };
+            let m = p.grid.gaussian_masses(std);
+            let off = self.layout.part_offsets[i];
+            y[off..off + m.len()].copy_from_slice(&m);
+        }
+        y
+    }
+
+    /// Moments of every part of `y` into [`GridFlow::atoms`].
+    pub fn update_atoms(&mut self, y: &[f64]) {
+        let layout = &self.layout;
+        self.atoms.par_iter_mut().zip(self.parts.par_iter()).enumerate().for_each(|(i, (atoms, part))| {
+            part.grid.moments(layout.part(y, i), atoms);
+        });
+    }
+
+    /// Slice atoms and output atoms.
+    pub fn split_atoms(&self) -> (&[Atoms], &Atoms) {
+        let s = self.depth();
+        (&self.atoms[..s], &self.atoms[s])
+    }
+
+    /// Forward pass at arbitrary inputs with the current atoms.
+    pub fn predict(&self, x: &[f64]) -> Forward {
+        let (layers, out) = self.split_atoms();
+        self.network.forward(layers, out, x)
+    }
+
+    /// Forward pass, residuals and adjoint on the training data, with the current atoms.
+    pub fn evaluate(&self) -> Evaluation {
+        let (layers, out) = self.split_atoms();
+        let forward = self.network.forward(layers, out, &self.x);
+        let residual: Vec<f64> = forward.f.iter().zip(&self.y).map(|(f, y)| f - y).collect();
+        let n = residual.len() as f64;
+        let loss = residual.iter().map(|r| r * r).sum::<f64>() / (2.0 * n);
+        let adjoint = self.network.adjoint(layers, out, &forward);
+        Evaluation { forward, adjoint, residual, loss }
+    }
+
+    /// Gram matrices (G1, G2) at the current atoms.
+    pub fn gram(&self, ev: &Evaluation) -> (Vec<f64>, Vec<f64>) {
+        let (layers, out) = self.split_atoms();
+        self.network.gram(layers, out, &ev.forward, &ev.adjoint)
+    }
+}
+
+impl Rhs for GridFlow {
+    type Info = StageInfo;
+
+    fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) -> StageInfo {
+        self.update_atoms(y);
+        let ev = self.evaluate();
+        let s = self.depth();
+        let net = &self.network;
+        // Potential coefficients and inputs of every part.
+        let data: Vec<(Vec<f64>, Vec<f64>)> = (0..=s)
+            .map(|l| {
+                if l < s {
+                    (net.layer_coefficients(l, &ev.residual, &ev.adjoint), ev.forward.layer_inputs(l))
+                } else {
+                    (net.output_coefficients(&ev.residual), ev.forward.layer_inputs(s))
+                }
+            })
+            .collect();
+        let layout = &self.layout;
+        let recon = self.recon;
+        let (dens, scal) = dy.split_at_mut(layout.scalars);
+        let mut chunks: Vec<&mut [f64]> = Vec::with_capacity(s + 1);
+        let mut rest = dens;
+        for &len in &layout.part_lens {
+            let (a, b) = rest.split_at_mut(len);
+            chunks.push(a);
+            rest = b;
+        }
+        let rates: Vec<PartRates> = self
+            .parts
+            .par_iter_mut()
+            .zip(chunks.into_par_iter())
+            .enumerate()
+            .map(|(i, (part, dp))| {
+                let field = PotentialField { block: part.block, coef: &data[i].0, inputs: &data[i].1 };
+                part.rates(recon, &field, layout.part(y, i), dp)
+            })
+            .collect();
+        let inv_s = 1.0 / s as f64;
+        let mut info = StageInfo { loss: ev.loss, ..Default::default() };
+        for (i, r) in rates.iter().enumerate() {
+            scal[i] = r.outflow;
+            info.cfl_rate = info.cfl_rate.max(r.cfl_rate);
+            if i < s {
+                info.kinetic_rho += r.kinetic * inv_s;
+                info.loss_rate += r.potential_rate * inv_s;
+            } else {
+                info.kinetic_nu = r.kinetic;
+                info.loss_rate += r.potential_rate;
+            }
+        }
+        scal[s + 1] = info.kinetic_rho.sqrt();
+        scal[s + 2] = info.kinetic_nu.sqrt();
+        info
+    }
+}

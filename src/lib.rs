@@ -1,0 +1,30 @@
+//! # mfres — mean-field training dynamics of deep ResNets, solved on grids
+//!
+//! An infinitely wide, deep ResNet is a family of parameter densities ρ(·, s),
+//! s ∈ [0, 1], and an output density ν; gradient descent on the squared loss is
+//! the Wasserstein gradient flow
+//! `∂_t ρ = η_ρ ∇·(ρ ∇Φ_ρ)`, `∂_t ν = η_ν ∇·(ν ∇Φ_ν)` (see `docs/model.md`).
+//! This crate discretises the densities themselves:
+//!
+//! * [`model`] — the physics: activations, blocks, forward pass, exact discrete
+//!   adjoint, potentials, Gram matrices, exact solutions;
+//! * [`measure`] — grids (cell masses, quadrature) and their reduction to atoms;
+//! * [`fv`] — finite-volume transport; [`time`] — Runge–Kutta tableaux;
+//! * [`eulerian`] — the semi-discrete flow on grids; [`run`] — the driver;
+//! * [`config`], [`data`], [`io`] — the program.
+//!
+//! Conventions: densities are stored as cell masses (Σ = 1 at t = 0); matrices are
+//! row-major `Vec<f64>`; eigenvalues ascend.
+
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod diagnostics;
+pub mod error;
+pub mod eulerian;
+pub mod fv;
+pub mod io;
+pub mod measure;
+pub mod model;
+pub mod run;
+pub mod time;

@@ -1,0 +1,3 @@
+//! Discrete measures over block parameters.
+
+pub mod grid;

@@ -1,0 +1,13 @@
+//! The physics: activations, blocks, the depth-discrete network and its potentials,
+//! and the exact solutions the numerics are tested against.
+
+pub mod activation;
+pub mod atoms;
+pub mod block;
+pub mod exact;
+pub mod network;
+
+pub use activation::Activation;
+pub use atoms::Atoms;
+pub use block::{Block, FieldLayout, PotentialField};
+pub use network::{Forward, Network};

@@ -1,0 +1,249 @@
+//! The depth-discrete mean-field ResNet: forward pass, exact discrete adjoint,
+//! potentials and Gram matrices, all as integrals against [`Atoms`].
+//!
+//! With S slices ρ_0..ρ_{S-1} and output measure ν:
+//!
+//! ```text
+//! z_{l+1} = z_l + (α/S) ∫ u σ0(w·z_l + b) ρ_l,           f = β ∫ a σ0(c·z_S + e) ν
+//! p_S     = β ∫ a σ0'(c·z_S + e) c ν,                   p_l = p_{l+1} + (α/S) ∫ w σ0'(w·z_l+b) (u·p_{l+1}) ρ_l
+//! Φ_l(θ)  = (α/n) Σ_i r_i p_{i,l+1}·u σ0(w·z_{i,l} + b), Φ_ν(ω) = (β/n) Σ_i r_i a σ0(c·z_{i,S} + e)
+//! ```
+//!
+//! The Gram matrices are
+//! `G1 = η_ρ α² (1/S) Σ_l ∫ ∇θ(p_{i,l+1}·σ(z_{i,l};θ))·∇θ(p_{j,l+1}·σ(z_{j,l};θ)) ρ_l` and
+//! `G2 = η_ν β² ∫ ∇ω h(z_{i,S};ω)·∇ω h(z_{j,S};ω) ν`; with a block of the form
+//! `P·u σ0(w·z+b)` the integrand is
+//! `(P_i·P_j) σ0(q_i)σ0(q_j) m0 + (P_iᵀ m2 P_j) σ0'(q_i)σ0'(q_j)(z_i·z_j + [bias])`.
+
+use rayon::prelude::*;
+
+use super::atoms::Atoms;
+use super::block::Block;
+
+/// The network's architecture and scalings.
+#[derive(Clone, Debug)]
+pub struct Network {
+    pub residual: Block,
+    pub output: Block,
+    pub depth: usize,
+    pub alpha: f64,
+    pub beta: f64,
+    pub eta_rho: f64,
+    pub eta_nu: f64,
+}
+
+/// Features z_{i,l} (n × (S+1) × d) and predictions f_i.
+#[derive(Clone, Debug)]
+pub struct Forward {
+    pub n: usize,
+    pub d: usize,
+    pub depth: usize,
+    pub z: Vec<f64>,
+    pub f: Vec<f64>,
+}
+
+impl Forward {
+    pub fn z(&self, i: usize, l: usize) -> &[f64] {
+        let off = (i * (self.depth + 1) + l) * self.d;
+        &self.z[off..off + self.d]
+    }
+    /// z_{·,l} for every data point, row-major n × d.
+    pub fn layer_inputs(&self, l: usize) -> Vec<f64> {
+        let mut out = Vec::with_capacity(self.n * self.d);
+        for i in 0..self.n {
+            out.extend_from_slice(self.z(i, l));
+        }
+        out
+    }
+}
+
+/// Data points per rayon task: enough work per task, and a fixed partition so that
+/// results never depend on the number of threads.
+const DATA_CHUNK: usize = 4;
+
+impl Network {
+    pub fn d(&self) -> usize {
+        self.residual.d
+    }
+
+    /// Σ_r m1(r) σ0(w_r·z + b_r) for one block.
+    fn drift(block: &Block, atoms: &Atoms, z: &[f64], out: &mut [f64]) {
+        out.fill(0.0);
+        for r in 0..atoms.len() {
+            let s = block.activation.value(block.preactivation(atoms.point(r), z));
+            for (o, m) in out.iter_mut().zip(atoms.first_moment(r)) {
+                *o += m * s;
+            }
+        }
+    }
+
+    /// Forward pass for inputs `x` (row-major n × d).
+    pub fn forward(&self, layers: &[Atoms], output: &Atoms, x: &[f64]) -> Forward {
+        let d = self.d();
+        let n = x.len() / d;
+        let s = self.depth;
+        let step = self.alpha / s as f64;
+        let mut z = vec![0.0; n * (s + 1) * d];
+        let mut f = vec![0.0; n];
+        z.par_chunks_mut((s + 1) * d * DATA_CHUNK)
+            .zip(f.par_chunks_mut(DATA_CHUNK))
+            .zip(x.par_chunks(d * DATA_CHUNK))
+            .for_each(|((zc, fc), xc)| {
+                let mut drift = vec![0.0; d];
+                let mut fo = [0.0];
+                for ((zi, fi), xi) in zc.chunks_mut((s + 1) * d).zip(fc.iter_mut()).zip(xc.chunks(d)) {
+                    zi[..d].copy_from_slice(xi);
+                    for l in 0..s {
+                        let (head, tail) = zi.split_at_mut((l + 1) * d);
+                        let zl = &head[l * d..];
+                        Self::drift(&self.residual, &layers[l], zl, &mut drift);
+                        for j in 0..d {
+                            tail[j] = zl[j] + step * drift[j];
+                        }
+                    }
+                    Self::drift(&self.output, output, &zi[s * d..], &mut fo);
+                    *fi = self.beta * fo[0];
+                }
+            });
+        Forward { n, d, depth: s, z, f }
+    }
+
+    /// Exact discrete adjoint p_{i,l} = ∂f_i/∂z_{i,l}, l = 0..S (n × (S+1) × d).
+    pub fn adjoint(&self, layers: &[Atoms], output: &Atoms, fwd: &Forward) -> Vec<f64> {
+        let (n, d, s) = (fwd.n, fwd.d, fwd.depth);
+        let step = self.alpha / s as f64;
+        let mut p = vec![0.0; n * (s + 1) * d];
+        p.par_chunks_mut((s + 1) * d * DATA_CHUNK).enumerate().for_each(|(c, pc)| {
+            for (k, pi) in pc.chunks_mut((s + 1) * d).enumerate() {
+                let i = c * DATA_CHUNK + k;
+                // p_S = β Σ_r m1 σ0'(c·z+e) c
+                let zs = fwd.z(i, s);
+                let ps = &mut pi[s * d..];
+                ps.fill(0.0);
+                let ob = &self.output;
+                for r in 0..output.len() {
+                    let pt = output.point(r);
+                    let (_, ds) = ob.activation.value_d1(ob.preactivation(pt, zs));
+                    let coef = self.beta * output.m1[r] * ds;
+                    for j in 0..d {
+                        ps[j] += coef * pt[j];
+                    }
+                }
+                let rb = &self.residual;
+                for l in (0..s).rev() {
+                    let (head, tail) = pi.split_at_mut((l + 1) * d);
+                    let pnext = &tail[..d];
+                    let pl = &mut head[l * d..];
+                    pl.copy_from_slice(pnext);
+                    let zl = fwd.z(i, l);
+                    let atoms = &layers[l];
+                    for r in 0..atoms.len() {
+                        let pt = atoms.point(r);
+                        let (_, ds) = rb.activation.value_d1(rb.preactivation(pt, zl));
+                        let up: f64 = atoms.first_moment(r).iter().zip(pnext).map(|(m, q)| m * q).sum();
+                        let coef = step * ds * up;
+                        for j in 0..d {
+                            pl[j] += coef * pt[j];
+                        }
+                    }
+                }
+            }
+        });
+        p
+    }
+
+    /// Coefficients c_i = (α/n) r_i p_{i,l+1} of the potential Φ_l (n × d).
+    pub fn layer_coefficients(&self, l: usize, residual: &[f64], p: &[f64]) -> Vec<f64> {
+        let d = self.d();
+        let n = residual.len();
+        let s = self.depth;
+        let mut c = Vec::with_capacity(n * d);
+        for i in 0..n {
+            let off = (i * (s + 1) + l + 1) * d;
+            for j in 0..d {
+                c.push(self.alpha * residual[i] * p[off + j] / n as f64);
+            }
+        }
+        c
+    }
+
+    /// Coefficients c_i = (β/n) r_i of the potential Φ_ν.
+    pub fn output_coefficients(&self, residual: &[f64]) -> Vec<f64> {
+        let n = residual.len() as f64;
+        residual.iter().map(|r| self.beta * r / n).collect()
+    }
+
+    /// Adds `scale · ∫ ∇θ(P_i·σ(z_i;θ))·∇θ(P_j·σ(z_j;θ))` against the atoms to `g`
+    /// (n × n, row-major). `lin_weights` is P (n × L), `inputs` is z (n × d).
+    pub fn add_block_gram(block: &Block, atoms: &Atoms, inputs: &[f64], lin_weights: &[f64], scale: f64, g: &mut [f64]) {
+        let (lin, d) = (block.lin, block.d);
+        let n = inputs.len() / d;
+        let na = atoms.len();
+        // Activation tables, one row per data point.
+        let mut s0 = vec![0.0; n * na];
+        let mut s1 = vec![0.0; n * na];
+        s0.par_chunks_mut(na).zip(s1.par_chunks_mut(na)).enumerate().for_each(|(i, (a0, a1))| {
+            let z = &inputs[i * d..(i + 1) * d];
+            for r in 0..na {
+                let (v, dv) = block.activation.value_d1(block.preactivation(atoms.point(r), z));
+                a0[r] = v;
+                a1[r] = dv;
+            }
+        });
+        let bias = if block.bias { 1.0 } else { 0.0 };
+        g.par_chunks_mut(n).enumerate().for_each(|(i, gi)| {
+            let zi = &inputs[i * d..(i + 1) * d];
+            let pi = &lin_weights[i * lin..(i + 1) * lin];
+            let mut m2p = vec![0.0; lin];
+            for j in 0..=i {
+                let zj = &inputs[j * d..(j + 1) * d];
+                let pj = &lin_weights[j * lin..(j + 1) * lin];
+                let pp: f64 = pi.iter().zip(pj).map(|(a, b)| a * b).sum();
+                let zz: f64 = zi.iter().zip(zj).map(|(a, b)| a * b).sum::<f64>() + bias;
+                let mut acc0 = 0.0;
+                let mut acc2 = 0.0;
+                for r in 0..na {
+                    acc0 += atoms.m0[r] * s0[i * na + r] * s0[j * na + r];
+                    let m2 = atoms.second_moment(r);
+                    for a in 0..lin {
+                        m2p[a] = (0..lin).map(|b| m2[a * lin + b] * pj[b]).sum();
+                    }
+                    let pmp: f64 = pi.iter().zip(&m2p).map(|(a, b)| a * b).sum();
+                    acc2 += pmp * s1[i * na + r] * s1[j * na + r];
+                }
+                gi[j] += scale * (pp * acc0 + zz * acc2);
+            }
+        });
+        // Mirror the lower triangle: G is symmetric by construction, exactly.
+        for i in 0..n {
+            for j in i + 1..n {
+                g[i * n + j] = g[j * n + i];
+            }
+        }
+    }
+
+    /// Gram matrices (G1, G2), each n × n row-major.
+    pub fn gram(&self, layers: &[Atoms], output: &Atoms, fwd: &Forward, p: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let (n, d, s) = (fwd.n, fwd.d, fwd.depth);
+        let mut g1 = vec![0.0; n * n];
+        let mut g2 = vec![0.0; n * n];
+        if self.eta_rho > 0.0 {
+            let scale = self.eta_rho * self.alpha * self.alpha / s as f64;
+            for (l, atoms) in layers.iter().enumerate() {
+                let inputs = fwd.layer_inputs(l);
+                let mut pw = Vec::with_capacity(n * d);
+                for i in 0..n {
+                    let off = (i * (s + 1) + l + 1) * d;
+                    pw.extend_from_slice(&p[off..off + d]);
+                }
+                Self::add_block_gram(&self.residual, atoms, &inputs, &pw, scale, &mut g1);
+            }
+        }
+        if self.eta_nu > 0.0 {
+            let inputs = fwd.layer_inputs(s);
+            let ones = vec![1.0; n];
+            Self::add_block_gram(&self.output, output, &inputs, &ones, self.eta_nu * self.beta * self.beta, &mut g2);
+        }
+        (g1, g2)
+    }
+}

@@ -1,0 +1,386 @@
+//! The driver: builds the grid flow from validated settings, owns the time loop
+//! (adaptive step from the CFL number with reject-and-retry, steps shortened to
+//! land on output times), computes the diagnostics at every output time and hands
+//! them to an observer, and ends with a termination reason.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::config::{Config, Settings};
+use crate::data::{Dataset, Degeneracy};
+use crate::diagnostics::{kl_masses, quadratic_form, symmetric_eigenvalues};
+use crate::error::{Error, Result};
+use crate::eulerian::{GridFlow, StageInfo};
+use crate::measure::grid::Grid;
+use crate::model::{Block, Network};
+use crate::time::{Rhs, Stepper, Tableau};
+
+/// Diagnostics at one output time (the columns of `timeseries.csv`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Row {
+    pub t: f64,
+    pub loss: f64,
+    pub test_loss: Option<f64>,
+    pub lambda_min_g1: f64,
+    pub lambda_min_g2: f64,
+    pub lambda_min_g: f64,
+    pub lambda_max_g: f64,
+    pub kl_rho: f64,
+    pub kl_nu: f64,
+    pub w2_path_rho: f64,
+    pub w2_path_nu: f64,
+    pub mass_rho: f64,
+    pub mass_nu: f64,
+    pub min_density: f64,
+    pub outflow_rho: f64,
+    pub outflow_nu: f64,
+    pub dissipation_gram: f64,
+    pub dissipation_observed: Option<f64>,
+    pub dt: Option<f64>,
+    /// Exact dL/dt of the semi-discrete system (Σ δL/δp · dp/dt), negated.
+    pub dissipation_semidiscrete: f64,
+    /// ∫|v_ρ|²/η_ρ ρ + ∫|v_ν|²/η_ν ν by quadrature (equals `dissipation_gram` exactly).
+    pub dissipation_kinetic: f64,
+    pub max_abs_f: f64,
+    pub steps: usize,
+    /// Largest CFL number seen in the last step.
+    pub cfl: Option<f64>,
+}
+
+/// Why the time loop ended.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Termination {
+    ReachedTime { t: f64 },
+    Unstable { t: f64, cause: String },
+}
+
+/// Receives what the driver produces, as it is produced.
+pub trait Observer {
+    fn row(&mut self, row: &Row, flow: &GridFlow, state: &[f64]) -> Result<()>;
+    fn progress(&mut self, _t: f64) {}
+}
+
+/// An observer that only keeps the rows.
+#[derive(Default)]
+pub struct Collect {
+    pub rows: Vec<Row>,
+}
+
+impl Observer for Collect {
+    fn row(&mut self, row: &Row, _flow: &GridFlow, _state: &[f64]) -> Result<()> {
+        self.rows.push(row.clone());
+        Ok(())
+    }
+}
+
+/// Everything a run needs, built from a validated configuration.
+pub struct Problem {
+    pub config: Config,
+    pub settings: Settings,
+    pub data: Dataset,
+    pub flow: GridFlow,
+    /// Initial cell masses (the reference of the KL divergence), S slices then ν.
+    pub initial: Vec<f64>,
+    pub degeneracy: Degeneracy,
+}
+
+impl Problem {
+    pub fn new(config: Config, settings: Settings, data: Dataset) -> Self {
+        let m = &config.model;
+        let g = &config.grid;
+        let network = Network {
+            residual: Block::residual(settings.activation, m.d, m.resnet_bias),
+            output: Block::output(settings.activation, m.d, m.output_bias),
+            depth: g.depth,
+            alpha: m.alpha,
+            beta: m.beta,
+            eta_rho: m.eta_rho,
+            eta_nu: m.eta_nu,
+        };
+        let rho_grid = Grid::new(settings.k_rho, g.cells, g.half_width * m.init_std_rho);
+        let nu_grid = Grid::new(settings.k_nu, settings.cells_nu, g.half_width * m.init_std_nu);
+        let flow = GridFlow::new(network, settings.recon, rho_grid, nu_grid, data.x_train.clone(), data.y_train.clone());
+        let initial = flow.initial_state(m.init_std_rho, m.init_std_nu);
+        let degeneracy = Degeneracy::detect(&data.x_train, m.d, settings.activation, m.output_bias);
+        Problem { config, settings, data, flow, initial, degeneracy }
+    }
+
+    /// Loads data and builds the problem from a configuration.
+    pub fn from_config(config: Config) -> Result<Self> {
+        let settings = config.validate()?;
+        let data = crate::data::load(&config, &settings.source)?;
+        Ok(Problem::new(config, settings, data))
+    }
+
+    /// Output times 0, Δ, 2Δ, …, t_end.
+    pub fn output_times(&self) -> Vec<f64> {
+        let t = &self.config.time;
+        let mut out = Vec::new();
+        let mut k = 0usize;
+        loop {
+            let tk = k as f64 * t.output_every;
+            if tk >= t.t_end * (1.0 - 1e-12) {
+                break;
+            }
+            out.push(tk);
+            k += 1;
+        }
+        out.push(t.t_end);
+        out
+    }
+
+    /// Gram matrices and their spectra at the state the flow's atoms hold.
+    pub fn gram_now(&self) -> GramReport {
+        let ev = self.flow.evaluate();
+        let (g1, g2) = self.flow.gram(&ev);
+        let n = ev.residual.len();
+        let g: Vec<f64> = g1.iter().zip(&g2).map(|(a, b)| a + b).collect();
+        GramReport {
+            eig_g1: symmetric_eigenvalues(&g1, n),
+            eig_g2: symmetric_eigenvalues(&g2, n),
+            eig_g: symmetric_eigenvalues(&g, n),
+            g1,
+            g2,
+            g,
+            residual: ev.residual,
+            loss: ev.loss,
+        }
+    }
+
+    /// Diagnostics of `state` (updates the flow's atoms).
+    pub fn diagnose(&mut self, t: f64, state: &[f64], scratch: &mut [f64]) -> (Row, StageInfo) {
+        let info = self.flow.eval(t, state, scratch);
+        let gram = self.gram_now();
+        let s = self.flow.depth();
+        let lay = self.flow.layout.clone();
+        let mut row = Row { t, loss: gram.loss, ..Default::default() };
+        if self.data.n_test() > 0 {
+            let f = self.flow.predict(&self.data.x_test).f;
+            let n = f.len() as f64;
+            row.test_loss = Some(f.iter().zip(&self.data.y_test).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / (2.0 * n));
+        }
+        let fwd = self.flow.predict(&self.data.x_train);
+        row.max_abs_f = fwd.f.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let first = |v: &[f64]| v.first().copied().unwrap_or(0.0);
+        row.lambda_min_g1 = first(&gram.eig_g1);
+        row.lambda_min_g2 = first(&gram.eig_g2);
+        row.lambda_min_g = first(&gram.eig_g);
+        row.lambda_max_g = gram.eig_g.last().copied().unwrap_or(0.0);
+        row.dissipation_gram = quadratic_form(&gram.g, &gram.residual);
+        row.dissipation_semidiscrete = -info.loss_rate;
+        let m = &self.config.model;
+        let kin = |k: f64, eta: f64| if eta > 0.0 { k / eta } else { 0.0 };
+        row.dissipation_kinetic = kin(info.kinetic_rho, m.eta_rho) + kin(info.kinetic_nu, m.eta_nu);
+        let mut min_density = f64::INFINITY;
+        for i in 0..=s {
+            let p = lay.part(state, i);
+            let q = lay.part(&self.initial, i);
+            let kl = kl_masses(p, q);
+            let mass: f64 = p.iter().sum();
+            let vol = self.flow.parts[i].grid.cell_volume();
+            min_density = p.iter().fold(min_density, |a, &b| a.min(b / vol));
+            let out = state[lay.outflow(i)];
+            if i < s {
+                row.kl_rho += kl / s as f64;
+                row.mass_rho += mass / s as f64;
+                row.outflow_rho += out / s as f64;
+            } else {
+                row.kl_nu = kl;
+                row.mass_nu = mass;
+                row.outflow_nu = out;
+            }
+        }
+        row.min_density = min_density;
+        row.w2_path_rho = state[lay.path_rho()];
+        row.w2_path_nu = state[lay.path_nu()];
+        (row, info)
+    }
+
+    /// Runs the flow to t_end, handing every output row to `observer`.
+    pub fn run(&mut self, observer: &mut dyn Observer) -> Result<RunReport> {
+        let start = Instant::now();
+        let times = self.output_times();
+        let tcfg = self.config.time.clone();
+        let tableau: Tableau = self.settings.tableau;
+        let cfl_limit = self.settings.cfl_limit();
+        let n = self.flow.layout.len();
+        let mut y = self.initial.clone();
+        let mut y_next = vec![0.0; n];
+        let mut scratch = vec![0.0; n];
+        let mut stepper = Stepper::new(tableau, n);
+        let (row0, _) = self.diagnose(0.0, &y, &mut scratch);
+        let loss_initial = row0.loss;
+        observer.row(&row0, &self.flow, &y)?;
+        let mut last_row = row0;
+        let mut t = 0.0;
+        let mut steps = 0usize;
+        let mut dt_guess = if tcfg.dt > 0.0 { tcfg.dt } else { f64::INFINITY };
+        let mut last_step: Option<(f64, f64, f64)> = None; // (dt, loss before, max cfl)
+        for &t_out in &times[1..] {
+            while t < t_out {
+                let remaining = t_out - t;
+                let mut dt = dt_guess.min(remaining);
+                if tcfg.dt_max > 0.0 {
+                    dt = dt.min(tcfg.dt_max);
+                }
+                let mut tries = 0;
+                let (infos, max_cfl) = loop {
+                    let adaptive = tcfg.dt == 0.0;
+                    let mut first_rate = None;
+                    let res = stepper.step(&mut self.flow, t, dt, &y, &mut y_next, |s, info: &StageInfo| {
+                        if s == 0 {
+                            first_rate = Some(info.cfl_rate);
+                        }
+                        let cfl = dt * info.cfl_rate;
+                        // 10 % slack on the target: the rate moves a little between steps.
+                        if adaptive && s == 0 && cfl > tcfg.cfl * 1.1 {
+                            return Err(info.cfl_rate);
+                        }
+                        if cfl > cfl_limit * (1.0 + 1e-9) {
+                            return Err(info.cfl_rate);
+                        }
+                        Ok(())
+                    });
+                    match res {
+                        Ok(infos) => {
+                            let m = infos.iter().fold(0.0f64, |a, i| a.max(i.cfl_rate * dt));
+                            break (infos, m);
+                        }
+                        Err(rate) => {
+                            if !adaptive {
+                                let cause = format!(
+                                    "CFL violation: dt = {dt:.3e} gives CFL number {:.3} > {cfl_limit} (positivity limit of {}); reduce time.dt or set time.dt = 0 for an adaptive step",
+                                    dt * rate, self.config.grid.scheme
+                                );
+                                return self.unstable(observer, t, cause, loss_initial, &last_row, steps, start);
+                            }
+                            tries += 1;
+                            if tries > 30 {
+                                let cause = format!("step size underflow: no dt ≥ {dt:.3e} keeps the CFL number below {}", tcfg.cfl);
+                                return self.unstable(observer, t, cause, loss_initial, &last_row, steps, start);
+                            }
+                            let target = if first_rate == Some(rate) { tcfg.cfl } else { 0.8 * tcfg.cfl };
+                            dt = (target / rate).min(0.5 * dt).min(remaining);
+                            if !(dt > 0.0) || !dt.is_finite() {
+                                let cause = format!("non-finite CFL rate {rate}");
+                                return self.unstable(observer, t, cause, loss_initial, &last_row, steps, start);
+                            }
+                        }
+                    }
+                };
+                let loss_before = infos[0].loss;
+                if let Some(cause) = self.check_state(&y_next) {
+                    return self.unstable(observer, t + dt, cause, loss_initial, &last_row, steps, start);
+                }
+                std::mem::swap(&mut y, &mut y_next);
+                // Land exactly on the output time.
+                t = if dt >= remaining { t_out } else { t + dt };
+                steps += 1;
+                last_step = Some((dt, loss_before, max_cfl));
+                if tcfg.dt == 0.0 {
+                    // Next step from the rate at the end of this one (estimated by the last stage).
+                    let rate = infos.last().map(|i| i.cfl_rate).unwrap_or(0.0).max(infos[0].cfl_rate);
+                    dt_guess = if rate > 0.0 { tcfg.cfl / rate } else { f64::INFINITY };
+                }
+                observer.progress(t);
+            }
+            let (mut row, _) = self.diagnose(t, &y, &mut scratch);
+            if let Some((dt, loss_before, cfl)) = last_step {
+                row.dt = Some(dt);
+                row.dissipation_observed = Some((loss_before - row.loss) / dt);
+                row.cfl = Some(cfl);
+            }
+            row.steps = steps;
+            if !row.loss.is_finite() {
+                let cause = format!("loss is {}", row.loss);
+                return self.unstable(observer, t, cause, loss_initial, &last_row, steps, start);
+            }
+            observer.row(&row, &self.flow, &y)?;
+            last_row = row;
+        }
+        Ok(RunReport {
+            termination: Termination::ReachedTime { t },
+            loss_initial,
+            last: last_row,
+            steps,
+            wall_seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn unstable(
+        &self,
+        _observer: &mut dyn Observer,
+        t: f64,
+        cause: String,
+        loss_initial: f64,
+        last: &Row,
+        steps: usize,
+        start: Instant,
+    ) -> Result<RunReport> {
+        Ok(RunReport {
+            termination: Termination::Unstable { t, cause },
+            loss_initial,
+            last: last.clone(),
+            steps,
+            wall_seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// NaN or a negative mass beyond round-off, named by part.
+    fn check_state(&self, y: &[f64]) -> Option<String> {
+        let s = self.flow.depth();
+        let lay = &self.flow.layout;
+        for i in 0..=s {
+            let p = lay.part(y, i);
+            let name = if i < s { format!("ρ slice {i}") } else { "ν".to_string() };
+            if let Some(c) = p.iter().position(|v| !v.is_finite()) {
+                return Some(format!("non-finite density in {name} (cell {c})"));
+            }
+            let max = p.iter().fold(0.0f64, |a, &b| a.max(b));
+            let min = p.iter().fold(0.0f64, |a, &b| a.min(b));
+            if min < -1e-12 * max.max(f64::MIN_POSITIVE) {
+                let vol = self.flow.parts[i].grid.cell_volume();
+                return Some(format!("negative density {:.3e} in {name}", min / vol));
+            }
+        }
+        if y[lay.scalars..].iter().any(|v| !v.is_finite()) {
+            return Some("non-finite outflow or path length".into());
+        }
+        None
+    }
+}
+
+/// Spectra of the Gram matrices at one state.
+#[derive(Clone, Debug, Serialize)]
+pub struct GramReport {
+    pub g1: Vec<f64>,
+    pub g2: Vec<f64>,
+    pub g: Vec<f64>,
+    pub eig_g1: Vec<f64>,
+    pub eig_g2: Vec<f64>,
+    pub eig_g: Vec<f64>,
+    pub residual: Vec<f64>,
+    pub loss: f64,
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub termination: Termination,
+    pub loss_initial: f64,
+    pub last: Row,
+    pub steps: usize,
+    pub wall_seconds: f64,
+}
+
+impl RunReport {
+    pub fn into_result(self) -> Result<RunReport> {
+        match &self.termination {
+            Termination::Unstable { t, cause } => Err(Error::Unstable { t: *t, cause: cause.clone() }),
+            _ => Ok(self),
+        }
+    }
+}
