@@ -136,7 +136,7 @@ impl Default for ModelConfig {
 impl Default for GridConfig {
     fn default() -> Self {
         GridConfig {
-            cells: 32,
+            cells: 48,
             cells_nu: 80,
             half_width: 5.0,
             depth: 8,

@@ -168,3 +168,73 @@ pub fn g2_erf_initial(x: &[f64], output_bias: bool, std_nu: f64, eta_nu: f64, be
     }
     g
 }
+
+/// Gauss–Hermite rule for the standard normal: nodes and weights with
+/// Σ w_k g(x_k) ≈ E[g(X)], X ~ N(0, 1), exact for polynomials of degree < 2n.
+/// Newton's method on the orthonormal Hermite recurrence (stable to n ≈ 200).
+pub fn gauss_hermite(n: usize) -> (Vec<f64>, Vec<f64>) {
+    let pim4 = std::f64::consts::PI.powf(-0.25);
+    let mut x = vec![0.0; n];
+    let mut w = vec![0.0; n];
+    let m = n.div_ceil(2);
+    let mut z: f64 = 0.0;
+    for i in 0..m {
+        // Initial guesses for the roots of the physicists' H_n (largest first).
+        z = match i {
+            0 => (2.0 * n as f64 + 1.0).sqrt() - 1.85575 * (2.0 * n as f64 + 1.0).powf(-1.0 / 6.0),
+            1 => z - 1.14 * (n as f64).powf(0.426) / z,
+            2 => 1.86 * z - 0.86 * x[0],
+            3 => 1.91 * z - 0.91 * x[1],
+            _ => 2.0 * z - x[i - 2],
+        };
+        let mut pp = 0.0;
+        for _ in 0..100 {
+            let mut p1 = pim4;
+            let mut p2 = 0.0;
+            for j in 0..n {
+                let p3 = p2;
+                p2 = p1;
+                p1 = z * (2.0 / (j as f64 + 1.0)).sqrt() * p2 - (j as f64 / (j as f64 + 1.0)).sqrt() * p3;
+            }
+            pp = (2.0 * n as f64).sqrt() * p2;
+            let z1 = z;
+            z = z1 - p1 / pp;
+            if (z - z1).abs() <= 1e-15 * z.abs().max(1.0) {
+                break;
+            }
+        }
+        x[i] = z;
+        x[n - 1 - i] = -z;
+        w[i] = 2.0 / (pp * pp);
+        w[n - 1 - i] = w[i];
+    }
+    // Physicists' rule (weight e^{−x²}) → standard normal.
+    let sqrt_pi = std::f64::consts::PI.sqrt();
+    let nodes = x.iter().map(|v| v * std::f64::consts::SQRT_2).collect();
+    let weights = w.iter().map(|v| v / sqrt_pi).collect();
+    (nodes, weights)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gauss_hermite_integrates_normal_moments() {
+        let (x, w) = gauss_hermite(40);
+        let m = |p: i32| x.iter().zip(&w).map(|(a, b)| b * a.powi(p)).sum::<f64>();
+        assert!((m(0) - 1.0).abs() < 1e-14);
+        assert!(m(1).abs() < 1e-14);
+        assert!((m(2) - 1.0).abs() < 1e-13);
+        assert!((m(4) - 3.0).abs() < 1e-12);
+        assert!((m(8) - 105.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn kl_of_the_identity_is_zero_and_positive_otherwise() {
+        assert_eq!(kl_to_isotropic(&[1.0, 0.0, 1.0], 1.0), 0.0);
+        // KL(N(0, diag(2, 1)) || N(0, I)) = ½(2 − 1 − log 2).
+        let k = kl_to_isotropic(&[2.0, 0.0, 1.0], 1.0);
+        assert!((k - 0.5 * (1.0 - 2f64.ln())).abs() < 1e-15);
+    }
+}

@@ -1,0 +1,27 @@
+//! Small problems shared by the integration tests.
+#![allow(dead_code)]
+
+use mfres::config::Config;
+use mfres::run::{Collect, Problem, Row};
+
+/// A small, fast configuration on the built-in data.
+pub fn small_config(activation: &str, cells: usize) -> Config {
+    let mut c = Config::default();
+    c.model.activation = activation.into();
+    c.data.n_train = 6;
+    c.grid.cells = cells;
+    c.grid.cells_nu = cells;
+    c.grid.depth = 2;
+    c.grid.half_width = 6.0;
+    c.time.t_end = 0.5;
+    c.time.output_every = 0.25;
+    c
+}
+
+pub fn run(cfg: Config) -> (Problem, Vec<Row>) {
+    let mut p = Problem::from_config(cfg).expect("valid config");
+    let mut rows = Collect::default();
+    let report = p.run(&mut rows).expect("run");
+    report.into_result().expect("stable run");
+    (p, rows.rows)
+}
