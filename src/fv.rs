@@ -181,18 +181,28 @@ pub fn divergence(
             outflow
         })
         .collect();
-    let (first, rest) = scratch.dirs.split_first().expect("k ≥ 1");
-    out.copy_from_slice(&first.out);
-    for ds in rest {
-        for (o, v) in out.iter_mut().zip(&ds.out) {
-            *o += v;
-        }
-    }
-    let mut cfl_rate = 0.0f64;
-    for c in 0..grid.len() {
-        let r: f64 = scratch.dirs.iter().map(|ds| ds.rate[c]).sum();
-        cfl_rate = cfl_rate.max(r);
-    }
+    // Sum the directions cell by cell in a fixed order, in fixed chunks.
+    const CHUNK: usize = 1 << 14;
+    let dirs = &scratch.dirs;
+    let cfl_rate = out
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .map(|(ci, oc)| {
+            let base = ci * CHUNK;
+            let mut m = 0.0f64;
+            for (k, o) in oc.iter_mut().enumerate() {
+                let mut acc = 0.0;
+                let mut rate = 0.0;
+                for ds in dirs {
+                    acc += ds.out[base + k];
+                    rate += ds.rate[base + k];
+                }
+                *o = acc;
+                m = m.max(rate);
+            }
+            m
+        })
+        .reduce(|| 0.0, f64::max);
     TransportRates { outflow: outflows.iter().sum::<f64>() * inv_h, cfl_rate: cfl_rate * inv_h }
 }
 
