@@ -213,6 +213,7 @@ impl Config {
             }
             None => (toml::Table::new(), "built-in defaults".to_string()),
         };
+        let origin = if overrides.is_empty() { origin } else { format!("{origin} with --set overrides") };
         for o in overrides {
             let (key, value) = o
                 .split_once('=')
@@ -328,7 +329,9 @@ impl Config {
         // Memory guard: 8 bytes × (stage buffers) per cell; refuse more than ~8 GiB.
         let cells_total = (g.depth as f64) * (g.cells as f64).powi(k_rho as i32) + (cells_nu as f64).powi(k_nu as i32);
         if cells_total * 8.0 * 12.0 > 8.0 * 1024f64.powi(3) {
-            return Err(Error::config("grid.cells", format!("{cells_total:.3e} cells in all need more than 8 GiB; reduce grid.cells or grid.depth")));
+            let nu_cells = (cells_nu as f64).powi(k_nu as i32);
+            let key = if g.cells_nu != 0 && nu_cells > cells_total - nu_cells { "grid.cells_nu" } else { "grid.cells" };
+            return Err(Error::config(key, format!("{cells_total:.3e} cells in all need more than 8 GiB; reduce {key} or grid.depth")));
         }
         pos("grid.half_width", g.half_width)?;
         if g.depth == 0 || g.depth > 4096 {
@@ -354,6 +357,9 @@ impl Config {
         }
         nonneg("time.dt", t.dt)?;
         nonneg("time.dt_max", t.dt_max)?;
+        if t.dt > 0.0 && t.t_end / t.dt > 1e8 {
+            return Err(Error::config("time.dt", format!("{} needs more than 10⁸ steps to reach t_end = {}", t.dt, t.t_end)));
+        }
         pos("time.output_every", t.output_every)?;
         if t.t_end / t.output_every > 1e6 {
             return Err(Error::config("time.output_every", "more than 10⁶ output times"));

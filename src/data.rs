@@ -131,8 +131,9 @@ pub fn parse_csv(text: &str, d: usize, origin: &str) -> Result<(Vec<f64>, Vec<f6
     let mut x = Vec::new();
     let mut y = Vec::new();
     for (k, rec) in rdr.records().enumerate() {
-        let line = k + 2;
-        let rec = rec.map_err(|e| err(format!("row {line}: {e}")))?;
+        let rec = rec.map_err(|e| err(format!("row {}: {e}", k + 2)))?;
+        // Row numbers are file line numbers (blank lines are skipped but counted).
+        let line = rec.position().map(|p| p.line() as usize).unwrap_or(k + 2);
         if rec.len() != d + 1 {
             return Err(err(format!("row {line}: {} fields, expected {}", rec.len(), d + 1)));
         }
@@ -172,7 +173,21 @@ fn average_duplicates(x: &[f64], y: &[f64], d: usize) -> (Vec<f64>, Vec<f64>) {
     (xo, yo)
 }
 
-fn standardise(x: &mut [f64], y: &mut [f64], d: usize) -> Standardisation {
+fn standardise(x: &mut [f64], y: &mut [f64], d: usize, origin: &str) -> Result<Standardisation> {
+    let constant = |v: &[f64]| v.iter().all(|a| *a == v[0]);
+    for j in 0..d {
+        let col: Vec<f64> = x.iter().skip(j).step_by(d).copied().collect();
+        if constant(&col) {
+            return Err(Error::Data { path: origin.into(), msg: format!("column 'x{}' is constant: the inputs cannot be standardised", j + 1) });
+        }
+    }
+    if constant(y) {
+        return Err(Error::Data { path: origin.into(), msg: "column 'y' is constant: nothing to learn".into() });
+    }
+    Ok(standardise_columns(x, y, d))
+}
+
+fn standardise_columns(x: &mut [f64], y: &mut [f64], d: usize) -> Standardisation {
     let n = y.len() as f64;
     let mean_std = |v: &[f64]| {
         let m = v.iter().sum::<f64>() / v.len() as f64;
@@ -247,7 +262,7 @@ pub fn load(cfg: &Config, source: &DataSource) -> Result<Dataset> {
         (x, y) = average_duplicates(&x, &y, d);
     }
     let rows_merged = rows_read - y.len();
-    let standardisation = if dc.standardise { Some(standardise(&mut x, &mut y, d)) } else { None };
+    let standardisation = if dc.standardise { Some(standardise(&mut x, &mut y, d, &name)?) } else { None };
     let n = y.len();
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut rng);

@@ -166,17 +166,33 @@ pub fn divergence(
             ds.rate.fill(0.0);
             let DirectionScratch { out: dout, rate: drate, slope_prev, slope_cur, flux_prev, zeros } = ds;
             let mut rb = RowBuffers { slope_prev, slope_cur, flux_prev, zeros };
+            if stride == 1 {
+                // Contiguous lines: split them over threads in fixed chunks.
+                const LINES: usize = 64;
+                let outs: Vec<f64> = dout
+                    .par_chunks_mut(n * LINES)
+                    .zip(drate.par_chunks_mut(n * LINES))
+                    .zip(p.par_chunks(n * LINES))
+                    .zip(vel.par_chunks((n + 1) * LINES))
+                    .map(|(((oc, rc), pc), vc)| {
+                        let mut flow = 0.0;
+                        for (((o, r), pl), vl) in
+                            oc.chunks_mut(n).zip(rc.chunks_mut(n)).zip(pc.chunks(n)).zip(vc.chunks(n + 1))
+                        {
+                            flow += line(recon, pl, vl, o, r, inv_h);
+                        }
+                        flow
+                    })
+                    .collect();
+                return outs.iter().sum::<f64>();
+            }
             let mut outflow = 0.0;
             for o in 0..outer {
                 let base = o * n * stride;
                 let fbase = o * (n + 1) * stride;
                 let cells = base..base + n * stride;
                 let faces = &vel[fbase..fbase + (n + 1) * stride];
-                outflow += if stride == 1 {
-                    line(recon, &p[cells.clone()], faces, &mut dout[cells.clone()], &mut drate[cells], inv_h)
-                } else {
-                    rows(recon, &p[cells.clone()], faces, &mut dout[cells.clone()], &mut drate[cells], n, stride, inv_h, &mut rb)
-                };
+                outflow += rows(recon, &p[cells.clone()], faces, &mut dout[cells.clone()], &mut drate[cells], n, stride, inv_h, &mut rb);
             }
             outflow
         })

@@ -251,8 +251,8 @@ impl Problem {
                         Err(rate) => {
                             if !adaptive {
                                 let cause = format!(
-                                    "CFL violation: dt = {dt:.3e} gives CFL number {:.3} > {cfl_limit} (positivity limit of {}); reduce time.dt or set time.dt = 0 for an adaptive step",
-                                    dt * rate, self.config.grid.scheme
+                                    "CFL violation: the step {dt:.3e} (time.dt = {}) gives CFL number {:.3} > {cfl_limit} (positivity limit of {}); reduce time.dt or set time.dt = 0 for an adaptive step",
+                                    tcfg.dt, dt * rate, self.config.grid.scheme
                                 );
                                 return self.unstable(observer, t, cause, loss_initial, &last_row, steps, start);
                             }
