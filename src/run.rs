@@ -145,6 +145,7 @@ impl Problem {
             g2,
             g,
             residual: ev.residual,
+            f: ev.forward.f,
             loss: ev.loss,
         }
     }
@@ -161,8 +162,7 @@ impl Problem {
             let n = f.len() as f64;
             row.test_loss = Some(f.iter().zip(&self.data.y_test).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / (2.0 * n));
         }
-        let fwd = self.flow.predict(&self.data.x_train);
-        row.max_abs_f = fwd.f.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        row.max_abs_f = gram.f.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let first = |v: &[f64]| v.first().copied().unwrap_or(0.0);
         row.lambda_min_g1 = first(&gram.eig_g1);
         row.lambda_min_g2 = first(&gram.eig_g2);
@@ -254,25 +254,25 @@ impl Problem {
                                     "CFL violation: the step {dt:.3e} (time.dt = {}) gives CFL number {:.3} > {cfl_limit} (positivity limit of {}); reduce time.dt or set time.dt = 0 for an adaptive step",
                                     tcfg.dt, dt * rate, self.config.grid.scheme
                                 );
-                                return self.unstable(observer, t, cause, loss_initial, &last_row, steps, start);
+                                return self.unstable(t, cause, loss_initial, &last_row, steps, start);
                             }
                             tries += 1;
                             if tries > 30 {
                                 let cause = format!("step size underflow: no dt ≥ {dt:.3e} keeps the CFL number below {}", tcfg.cfl);
-                                return self.unstable(observer, t, cause, loss_initial, &last_row, steps, start);
+                                return self.unstable(t, cause, loss_initial, &last_row, steps, start);
                             }
                             let target = if first_rate == Some(rate) { tcfg.cfl } else { 0.8 * tcfg.cfl };
                             dt = (target / rate).min(0.5 * dt).min(remaining);
                             if !(dt > 0.0) || !dt.is_finite() {
                                 let cause = format!("non-finite CFL rate {rate}");
-                                return self.unstable(observer, t, cause, loss_initial, &last_row, steps, start);
+                                return self.unstable(t, cause, loss_initial, &last_row, steps, start);
                             }
                         }
                     }
                 };
                 let loss_before = infos[0].loss;
                 if let Some(cause) = self.check_state(&y_next) {
-                    return self.unstable(observer, t + dt, cause, loss_initial, &last_row, steps, start);
+                    return self.unstable(t + dt, cause, loss_initial, &last_row, steps, start);
                 }
                 std::mem::swap(&mut y, &mut y_next);
                 // Land exactly on the output time.
@@ -295,7 +295,7 @@ impl Problem {
             row.steps = steps;
             if !row.loss.is_finite() {
                 let cause = format!("loss is {}", row.loss);
-                return self.unstable(observer, t, cause, loss_initial, &last_row, steps, start);
+                return self.unstable(t, cause, loss_initial, &last_row, steps, start);
             }
             observer.row(&row, &self.flow, &y)?;
             last_row = row;
@@ -312,7 +312,6 @@ impl Problem {
     #[allow(clippy::too_many_arguments)]
     fn unstable(
         &self,
-        _observer: &mut dyn Observer,
         t: f64,
         cause: String,
         loss_initial: f64,
@@ -363,6 +362,8 @@ pub struct GramReport {
     pub eig_g2: Vec<f64>,
     pub eig_g: Vec<f64>,
     pub residual: Vec<f64>,
+    /// Predictions on the training inputs.
+    pub f: Vec<f64>,
     pub loss: f64,
 }
 
