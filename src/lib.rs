@@ -9,8 +9,10 @@
 //! * [`model`] — the physics: activations, blocks, forward pass, exact discrete
 //!   adjoint, potentials, Gram matrices, exact solutions;
 //! * [`measure`] — grids (cell masses, quadrature) and their reduction to atoms;
-//! * [`fv`] — finite-volume transport; [`time`] — Runge–Kutta tableaux;
+//! * [`fv`] — finite-volume transport; [`spectral`] — Fourier pseudo-spectral
+//!   transport on the periodic box; [`time`] — Runge–Kutta tableaux;
 //! * [`eulerian`] — the semi-discrete flow on grids; [`run`] — the driver;
+//!   [`order`] — refinement studies and observed orders of convergence;
 //! * [`config`], [`data`], [`io`] — the program.
 //!
 //! Conventions: densities are stored as cell masses (Σ = 1 at t = 0); matrices are
@@ -26,5 +28,7 @@ pub mod fv;
 pub mod io;
 pub mod measure;
 pub mod model;
+pub mod order;
 pub mod run;
+pub mod spectral;
 pub mod time;

@@ -101,7 +101,7 @@ impl Problem {
         };
         let rho_grid = Grid::new(settings.k_rho, g.cells, g.half_width * m.init_std_rho);
         let nu_grid = Grid::new(settings.k_nu, settings.cells_nu, g.half_width * m.init_std_nu);
-        let flow = GridFlow::new(network, settings.recon, rho_grid, nu_grid, data.x_train.clone(), data.y_train.clone());
+        let flow = GridFlow::new(network, settings.scheme, rho_grid, nu_grid, data.x_train.clone(), data.y_train.clone());
         let initial = flow.initial_state(m.init_std_rho, m.init_std_nu);
         let degeneracy = Degeneracy::detect(&data.x_train, m.d, settings.activation, m.output_bias);
         Problem { config, settings, data, flow, initial, degeneracy }
@@ -251,8 +251,8 @@ impl Problem {
                         Err(rate) => {
                             if !adaptive {
                                 let cause = format!(
-                                    "CFL violation: the step {dt:.3e} (time.dt = {}) gives CFL number {:.3} > {cfl_limit} (positivity limit of {}); reduce time.dt or set time.dt = 0 for an adaptive step",
-                                    tcfg.dt, dt * rate, self.config.grid.scheme
+                                    "CFL violation: the step {dt:.3e} (time.dt = {}) gives CFL number {:.3} > {cfl_limit} ({} of {} with {}); reduce time.dt or set time.dt = 0 for an adaptive step",
+                                    tcfg.dt, dt * rate, crate::config::cfl_limit_kind(self.settings.scheme), self.config.grid.scheme, tableau.name
                                 );
                                 return self.unstable(t, cause, loss_initial, &last_row, steps, start);
                             }
@@ -328,9 +328,12 @@ impl Problem {
         })
     }
 
-    /// NaN or a negative mass beyond round-off, named by part.
+    /// NaN, or (finite volumes only) a negative mass beyond round-off, named by
+    /// part. The spectral scheme does not preserve positivity: its negative values
+    /// are reported in `min_density`, not treated as a failure.
     fn check_state(&self, y: &[f64]) -> Option<String> {
         let s = self.flow.depth();
+        let check_sign = !self.settings.scheme.is_spectral();
         let lay = &self.flow.layout;
         for i in 0..=s {
             let p = lay.part(y, i);
@@ -340,7 +343,7 @@ impl Problem {
             }
             let max = p.iter().fold(0.0f64, |a, &b| a.max(b));
             let min = p.iter().fold(0.0f64, |a, &b| a.min(b));
-            if min < -1e-12 * max.max(f64::MIN_POSITIVE) {
+            if check_sign && min < -1e-12 * max.max(f64::MIN_POSITIVE) {
                 let vol = self.flow.parts[i].grid.cell_volume();
                 return Some(format!("negative density {:.3e} in {name}", min / vol));
             }

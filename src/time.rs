@@ -4,7 +4,10 @@
 //! `y_{n+1} = y_n + dt Σ_s b_s K_s`. Every method here preserves linear invariants
 //! exactly (so mass + outflow is conserved to round-off). `ssp` is the SSP
 //! coefficient: the method keeps positivity under `ssp ×` the forward-Euler CFL
-//! limit (0 where no such guarantee holds).
+//! limit (0 where no such guarantee holds). `imaginary_stability` is the half-length
+//! of the stability interval on the imaginary axis (R(iy) the stability polynomial):
+//! euler none, SSP-RK3 √3, SSP-RK(4,3) 2.156 (R = 1 + z + z²/2 + z³/6 + z⁴/48),
+//! RK4 2√2; each is rounded down.
 
 use std::str::FromStr;
 
@@ -13,6 +16,9 @@ pub struct Tableau {
     pub name: &'static str,
     pub order: usize,
     pub ssp: f64,
+    /// Imaginary-axis stability bound: |R(iy)| ≤ 1 for |y| ≤ this (0: none). The
+    /// limit of dt × (wave speed × largest wavenumber) for the spectral scheme.
+    pub imaginary_stability: f64,
     pub a: &'static [&'static [f64]],
     pub b: &'static [f64],
     pub c: &'static [f64],
@@ -24,13 +30,14 @@ impl Tableau {
     }
 }
 
-pub const EULER: Tableau = Tableau { name: "euler", order: 1, ssp: 1.0, a: &[&[]], b: &[1.0], c: &[0.0] };
+pub const EULER: Tableau = Tableau { name: "euler", order: 1, ssp: 1.0, imaginary_stability: 0.0, a: &[&[]], b: &[1.0], c: &[0.0] };
 
 /// Shu–Osher SSP-RK3 (SSP coefficient 1).
 pub const SSPRK3: Tableau = Tableau {
     name: "ssprk3",
     order: 3,
     ssp: 1.0,
+    imaginary_stability: 1.73,
     a: &[&[], &[1.0], &[0.25, 0.25]],
     b: &[1.0 / 6.0, 1.0 / 6.0, 2.0 / 3.0],
     c: &[0.0, 1.0, 0.5],
@@ -42,6 +49,7 @@ pub const SSPRK43: Tableau = Tableau {
     name: "ssprk43",
     order: 3,
     ssp: 2.0,
+    imaginary_stability: 2.15,
     a: &[&[], &[0.5], &[0.5, 0.5], &[1.0 / 6.0, 1.0 / 6.0, 1.0 / 6.0]],
     b: &[1.0 / 6.0, 1.0 / 6.0, 1.0 / 6.0, 0.5],
     c: &[0.0, 0.5, 1.0, 0.5],
@@ -52,6 +60,7 @@ pub const RK4: Tableau = Tableau {
     name: "rk4",
     order: 4,
     ssp: 0.0,
+    imaginary_stability: 2.82,
     a: &[&[], &[0.5], &[0.0, 0.5], &[0.0, 0.0, 1.0]],
     b: &[1.0 / 6.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 6.0],
     c: &[0.0, 0.5, 0.5, 1.0],
