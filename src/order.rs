@@ -665,7 +665,6 @@ pub fn command(config: Config, args: &OrderArgs, out: &Path, force: bool) -> Res
         Some(s) => parse_variants(s)?,
         None => vec![Variant { scheme: config.grid.scheme.clone(), integrator: None }],
     };
-    config.validate()?;
     let study = Study { base: config, vary, levels: args.levels, ratio: args.ratio, variants, reference };
     study.validate()?;
     let dir = OutputDir::prepare(out, force, ORDER_FILES)?;
