@@ -7,9 +7,11 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::config::Config;
+use crate::data::{Dataset, Degeneracy};
 use crate::error::Result;
-use crate::io::{self, OutputDir, RunWriter};
-use crate::run::{Problem, Termination};
+use crate::io::{self, OutputDir, RunWriter, Snapshot};
+use crate::particles::{ParticleProblem, ParticleSpec};
+use crate::run::{self, Dynamics, Problem, RunReport, Termination};
 
 /// How mass that leaves the box enters the KL divergence (also in summary.json).
 pub const KL_BOUNDARY_NOTE: &str = "KL = Σ p log(p/q) + (Σq − Σp) over the cells left in the box: mass that left through the boundary counts in the second term (generalised KL of the sub-probability on the grid); it is the plain KL while outflow = 0";
@@ -17,47 +19,136 @@ pub const KL_BOUNDARY_NOTE: &str = "KL = Σ p log(p/q) + (Σq − Σp) over the 
 pub fn run(config: Config, out: &Path, force: bool, quiet: bool) -> Result<()> {
     let mut problem = Problem::from_config(config)?;
     let dir = OutputDir::prepare(out, force, io::RUN_FILES)?;
+    let report = execute(&mut problem, dir, quiet)?;
+    report.into_result().map(|_| ())
+}
+
+pub fn particles(config: Config, spec: ParticleSpec, out: &Path, force: bool, quiet: bool) -> Result<()> {
+    let mut problem = ParticleProblem::from_config(config, spec)?;
+    let dir = OutputDir::prepare(out, force, io::PARTICLE_FILES)?;
+    let report = execute(&mut problem, dir, quiet)?;
+    report.into_result().map(|_| ())
+}
+
+/// What the `run` and `particles` commands need of a problem besides the time loop.
+pub trait Solved: Dynamics<Flow: Snapshot> {
+    fn command(&self) -> &'static str;
+    fn data(&self) -> &Dataset;
+    fn degeneracy(&self) -> &Degeneracy;
+    /// Makes `state` the one predictions are made with.
+    fn set_state(&mut self, state: &[f64]);
+    fn predict(&self, x: &[f64]) -> Vec<f64>;
+    /// The discretisation, for summary.json.
+    fn discretisation(&self) -> serde_json::Value;
+}
+
+impl Solved for Problem {
+    fn command(&self) -> &'static str {
+        "run"
+    }
+    fn data(&self) -> &Dataset {
+        &self.data
+    }
+    fn degeneracy(&self) -> &Degeneracy {
+        &self.degeneracy
+    }
+    fn set_state(&mut self, state: &[f64]) {
+        self.flow.update_atoms(state);
+    }
+    fn predict(&self, x: &[f64]) -> Vec<f64> {
+        self.flow.predict(x).f
+    }
+    fn discretisation(&self) -> serde_json::Value {
+        let d = self.config.model.d;
+        let hw = |i: usize| self.flow.parts[i].grid.half_width;
+        json!({ "grid": {
+            "k_rho": self.settings.k_rho,
+            "k_nu": self.settings.k_nu,
+            "cells_rho": self.config.grid.cells,
+            "cells_nu": self.settings.cells_nu,
+            "box_rho": [-hw(0), hw(0)],
+            "box_nu": [-hw(self.flow.depth()), hw(self.flow.depth())],
+            "coordinates_rho": if d == 1 { "(u, w[, b])" } else { "(u1, u2, w1, w2)" },
+            "coordinates_nu": if d == 1 { "(a, c[, e])" } else { "(a, c1, c2[, e])" },
+        }, "kl_boundary": KL_BOUNDARY_NOTE })
+    }
+}
+
+impl Solved for ParticleProblem {
+    fn command(&self) -> &'static str {
+        "particles"
+    }
+    fn data(&self) -> &Dataset {
+        &self.data
+    }
+    fn degeneracy(&self) -> &Degeneracy {
+        &self.degeneracy
+    }
+    fn set_state(&mut self, state: &[f64]) {
+        self.flow.update_atoms(state);
+    }
+    fn predict(&self, x: &[f64]) -> Vec<f64> {
+        self.flow.predict(x)
+    }
+    fn discretisation(&self) -> serde_json::Value {
+        json!({ "particles": {
+            "width": self.spec.width,
+            "out_width": self.spec.out_width,
+            "seed": self.spec.seed,
+            "k_rho": self.settings.k_rho,
+            "k_nu": self.settings.k_nu,
+            "snapshots": "particles_layer{l}_{first,last}.npy: [width, k_rho], particles_output_{first,last}.npy: [out_width, k_nu]; coordinates (u, w[, b]) and (a, c[, e])",
+            "cfl_length_scales": self.flow.cell_width,
+        }, "kl": PARTICLE_KL_NOTE })
+    }
+}
+
+/// How the particle solver estimates KL (also in summary.json).
+pub const PARTICLE_KL_NOTE: &str = "KL = (1/M) Σ_m [log ρ_t(θ_m) − log ρ_0(θ_m)], with log ρ_t carried along each trajectory by d/dt log ρ = η ΔΦ (no density estimate)";
+
+/// Runs `problem` into `dir`: the time series row by row, snapshots, predictions,
+/// summary.json and the table on stdout. An unstable run keeps what it wrote.
+pub fn execute<D: Solved>(problem: &mut D, dir: OutputDir, quiet: bool) -> Result<RunReport> {
     let show = !quiet && std::io::stderr().is_terminal();
-    let mut writer = RunWriter::new(dir, problem.config.time.t_end, show)?;
-    let report = problem.run(&mut writer)?;
+    let mut writer = RunWriter::new(dir, problem.config().time.t_end, show)?;
+    let report = run::integrate(problem, &mut writer)?;
     writer.finish();
     let dir = writer.dir.clone();
     if !writer.last_state.is_empty() {
         // Predictions and the last snapshot at the last output time written.
         let state = writer.last_state.clone();
-        problem.flow.update_atoms(&state);
-        io::write_density_snapshots(&dir, &problem.flow, &state, "last")?;
-        let d = problem.data.d;
-        let f_train = problem.flow.predict(&problem.data.x_train).f;
-        let f_test = problem.flow.predict(&problem.data.x_test).f;
+        problem.set_state(&state);
+        problem.flow().write_snapshot(&dir, &state, "last")?;
+        let data = problem.data();
+        let f_train = problem.predict(&data.x_train);
+        let f_test = problem.predict(&data.x_test);
         io::write_predictions(
             &dir.file("predictions.csv"),
-            d,
-            &[
-                ("train", &problem.data.x_train, &problem.data.y_train, &f_train),
-                ("test", &problem.data.x_test, &problem.data.y_test, &f_test),
-            ],
+            data.d,
+            &[("train", &data.x_train, &data.y_train, &f_train), ("test", &data.x_test, &data.y_test, &f_test)],
         )?;
     }
     let last = &report.last;
     let mut warnings = Vec::new();
-    let warn = problem.config.grid.outflow_warning;
+    let warn = problem.config().grid.outflow_warning;
     if last.outflow_rho > warn || last.outflow_nu > warn {
         warnings.push(format!(
             "mass left the box (outflow_rho = {:.3e}, outflow_nu = {:.3e} > {warn:.0e}): increase grid.half_width",
             last.outflow_rho, last.outflow_nu
         ));
     }
-    let n = problem.data.n_train();
-    let degenerate = problem.degeneracy.describe(n);
+    let data = problem.data();
+    let n = data.n_train();
+    let degenerate = problem.degeneracy().describe(n);
     if let Some(d) = &degenerate {
         warnings.push(format!("λ_min(G2) = 0 expected: {d}"));
     }
     for w in &warnings {
         eprintln!("warning: {w}");
     }
-    let summary = json!({
+    let mut summary = json!({
         "version": env!("CARGO_PKG_VERSION"),
+        "command": problem.command(),
         "termination": report.termination,
         "wall_seconds": report.wall_seconds,
         "steps": report.steps,
@@ -67,45 +158,38 @@ pub fn run(config: Config, out: &Path, force: bool, quiet: bool) -> Result<()> {
         "test_loss_final": last.test_loss,
         "final": last,
         "data": {
-            "name": problem.data.name,
+            "name": data.name,
             "n_train": n,
-            "n_test": problem.data.n_test(),
-            "rows_read": problem.data.rows_read,
-            "rows_merged": problem.data.rows_merged,
-            "standardisation": problem.data.standardisation,
-            "degeneracy": problem.degeneracy,
+            "n_test": data.n_test(),
+            "rows_read": data.rows_read,
+            "rows_merged": data.rows_merged,
+            "standardisation": data.standardisation,
+            "degeneracy": problem.degeneracy(),
             "lambda_min_g2_zero_cause": degenerate,
         },
-        "grid": {
-            "k_rho": problem.settings.k_rho,
-            "k_nu": problem.settings.k_nu,
-            "cells_rho": problem.config.grid.cells,
-            "cells_nu": problem.settings.cells_nu,
-            "box_rho": [-problem.flow.parts[0].grid.half_width, problem.flow.parts[0].grid.half_width],
-            "box_nu": [-problem.flow.parts[problem.flow.depth()].grid.half_width, problem.flow.parts[problem.flow.depth()].grid.half_width],
-            "coordinates_rho": if problem.config.model.d == 1 { "(u, w[, b])" } else { "(u1, u2, w1, w2)" },
-            "coordinates_nu": if problem.config.model.d == 1 { "(a, c[, e])" } else { "(a, c1, c2[, e])" },
-        },
-        "kl_boundary": KL_BOUNDARY_NOTE,
         "warnings": warnings,
-        "config": problem.config,
+        "config": problem.config(),
     });
+    if let (Some(obj), serde_json::Value::Object(extra)) = (summary.as_object_mut(), problem.discretisation()) {
+        obj.extend(extra);
+    }
     io::write_json(&dir.file("summary.json"), &summary)?;
-    print_table(&problem, &report, &dir.path.display().to_string());
-    report.into_result().map(|_| ())
+    print_table(problem, &report, &dir.path.display().to_string());
+    Ok(report)
 }
 
-fn print_table(problem: &Problem, report: &crate::run::RunReport, dir: &str) {
+fn print_table<D: Solved>(problem: &D, report: &RunReport, dir: &str) {
     let l = &report.last;
     let status = match &report.termination {
         Termination::ReachedTime { t } => format!("reached t = {t}"),
         Termination::Unstable { t, cause } => format!("UNSTABLE at t = {t:.6}: {cause}"),
     };
-    println!("mfres run — {}", problem.data.name);
+    let data = problem.data();
+    println!("mfres {} — {}", problem.command(), data.name);
     println!("  {status}, {} steps, {:.2} s", report.steps, report.wall_seconds);
     println!("  {:<28} {:>14}", "quantity", "value");
     let rows: Vec<(&str, String)> = vec![
-        ("n_train / n_test", format!("{} / {}", problem.data.n_train(), problem.data.n_test())),
+        ("n_train / n_test", format!("{} / {}", data.n_train(), data.n_test())),
         ("loss  initial → final", format!("{:.6e} → {:.6e}", report.loss_initial, l.loss)),
         ("loss factor", format!("{:.4}", report.loss_initial / l.loss)),
         ("test loss (final)", l.test_loss.map(|v| format!("{v:.6e}")).unwrap_or("-".into())),

@@ -10,7 +10,9 @@
 //!   adjoint, potentials, Gram matrices, exact solutions;
 //! * [`measure`] — grids (cell masses, quadrature) and their reduction to atoms;
 //! * [`fv`] — finite-volume transport; [`time`] — Runge–Kutta tableaux;
-//! * [`eulerian`] — the semi-discrete flow on grids; [`run`] — the driver;
+//! * [`eulerian`] — the semi-discrete flow on grids; [`lagrangian`] — the
+//!   finite network (particles) with the same velocities; [`run`] — the driver
+//!   shared by both, and the grid problem; [`particles`] — the particle problem;
 //! * [`config`], [`data`], [`io`] — the program.
 //!
 //! Conventions: densities are stored as cell masses (Σ = 1 at t = 0); matrices are
@@ -24,7 +26,9 @@ pub mod error;
 pub mod eulerian;
 pub mod fv;
 pub mod io;
+pub mod lagrangian;
 pub mod measure;
 pub mod model;
+pub mod particles;
 pub mod run;
 pub mod time;

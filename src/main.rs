@@ -41,6 +41,30 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Train a finite ResNet (S layers of M neurons) by gradient descent with the
+    /// mean-field scaling and write the same files as `run`, plus particle positions.
+    Particles {
+        #[command(flatten)]
+        common: Common,
+        /// Neurons per residual layer, M.
+        #[arg(long)]
+        width: usize,
+        /// Neurons of the output layer (default: --width).
+        #[arg(long)]
+        out_width: Option<usize>,
+        /// Seed of the initial particles.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output folder.
+        #[arg(long, default_value = "out/particles")]
+        out: PathBuf,
+        /// Replace results already in the output folder.
+        #[arg(long)]
+        force: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Print G1, G2 and the eigenvalues of G at initialisation as JSON.
     Gram {
         #[command(flatten)]
@@ -53,6 +77,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { common, out, force, quiet } => {
             load(&common).and_then(|c| mfres::cli::run(c, &out, force, quiet))
+        }
+        Command::Particles { common, width, out_width, seed, out, force, quiet } => {
+            let spec = mfres::particles::ParticleSpec { width, out_width: out_width.unwrap_or(width), seed };
+            load(&common).and_then(|c| mfres::cli::particles(c, spec, &out, force, quiet))
         }
         Command::Gram { common } => load(&common).and_then(mfres::cli::gram),
     };
