@@ -6,9 +6,10 @@ use std::path::Path;
 
 use serde_json::json;
 
+use crate::compare::{Comparison, FAIL_SLOPE, OBSERVABLES};
 use crate::config::Config;
 use crate::data::{Dataset, Degeneracy};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::{self, OutputDir, RunWriter, Snapshot};
 use crate::particles::{ParticleProblem, ParticleSpec};
 use crate::run::{self, Dynamics, Problem, RunReport, Termination};
@@ -224,4 +225,140 @@ pub fn gram(config: Config) -> Result<()> {
     });
     println!("{}", serde_json::to_string_pretty(&out).expect("json"));
     Ok(())
+}
+
+/// Files `compare` writes (for `--force`).
+pub const COMPARE_FILES: &[&str] = &["compare.csv", "compare_runs.csv", "compare_loss.csv", "compare.json", "compare.json.tmp"];
+
+/// Parses `--widths 64,256,…`: at least two distinct widths ≥ 1, ascending.
+pub fn parse_widths(text: &str) -> Result<Vec<usize>> {
+    let mut widths = Vec::new();
+    for part in text.split(',') {
+        let w: usize = part
+            .trim()
+            .parse()
+            .map_err(|_| Error::config("--widths", format!("'{}' is not a positive integer", part.trim())))?;
+        if w == 0 {
+            return Err(Error::config("--widths", "widths must be ≥ 1"));
+        }
+        widths.push(w);
+    }
+    widths.sort_unstable();
+    widths.dedup();
+    if widths.len() < 2 {
+        return Err(Error::config("--widths", "needs at least two distinct widths to fit a slope"));
+    }
+    Ok(widths)
+}
+
+pub fn compare(config: Config, widths: &[usize], seeds: usize, seed0: u64, out: &Path, force: bool, quiet: bool) -> Result<()> {
+    if seeds == 0 {
+        return Err(Error::config("--seeds", "must be ≥ 1"));
+    }
+    // Validate both solvers' settings before touching the output folder.
+    config.validate()?;
+    config.validate_particles()?;
+    let dir = OutputDir::prepare(out, force, COMPARE_FILES)?;
+    let progress = |msg: &str| {
+        if !quiet {
+            eprintln!("{msg}");
+        }
+    };
+    let cmp = crate::compare::compare(&config, widths, seeds, seed0, &progress)?;
+    write_comparison(&dir, &cmp)?;
+    print_comparison(&cmp, &dir.path.display().to_string());
+    let failures = cmp.failures();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::CrossValidation(format!("discrepancies that do not fall with M: {}", failures.join(", "))))
+    }
+}
+
+fn write_comparison(dir: &OutputDir, cmp: &Comparison) -> Result<()> {
+    let mut header = vec!["width".to_string(), "seeds".into(), "wall_seconds".into()];
+    for o in OBSERVABLES {
+        header.push(format!("{o}_mean"));
+        header.push(format!("{o}_std"));
+    }
+    let mut rows: Vec<Vec<String>> = cmp
+        .widths
+        .iter()
+        .map(|s| {
+            let mut rec = vec![s.width.to_string(), s.seeds.to_string(), s.wall_seconds.to_string()];
+            for o in 0..OBSERVABLES.len() {
+                rec.push(s.mean[o].to_string());
+                rec.push(s.std[o].to_string());
+            }
+            rec
+        })
+        .collect();
+    let mut slope_row = vec!["slope".to_string(), String::new(), String::new()];
+    for s in &cmp.slopes {
+        slope_row.push(s.map(|v| v.to_string()).unwrap_or_default());
+        slope_row.push(String::new());
+    }
+    rows.push(slope_row);
+    io::write_csv(&dir.file("compare.csv"), &header, &rows)?;
+
+    let header: Vec<String> = ["width", "seed", "wall_seconds"].iter().chain(OBSERVABLES.iter()).map(|s| s.to_string()).collect();
+    let rows: Vec<Vec<String>> = cmp
+        .runs
+        .iter()
+        .map(|r| [r.width.to_string(), r.seed.to_string(), r.wall_seconds.to_string()].into_iter().chain(r.values.iter().map(|v| v.to_string())).collect())
+        .collect();
+    io::write_csv(&dir.file("compare_runs.csv"), &header, &rows)?;
+
+    // Loss curves: the grid and the mean over seeds at every width.
+    let mut header = vec!["t".to_string(), "grid".into()];
+    header.extend(cmp.widths.iter().map(|s| format!("particles_m{}", s.width)));
+    let rows: Vec<Vec<String>> = cmp
+        .times
+        .iter()
+        .enumerate()
+        .map(|(k, t)| {
+            let mut rec = vec![t.to_string(), cmp.grid_loss[k].to_string()];
+            rec.extend(cmp.mean_loss_curves().iter().map(|c| c[k].to_string()));
+            rec
+        })
+        .collect();
+    io::write_csv(&dir.file("compare_loss.csv"), &header, &rows)?;
+    io::write_json(
+        &dir.file("compare.json"),
+        &json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "observables": OBSERVABLES,
+            "fail_slope": FAIL_SLOPE,
+            "failures": cmp.failures(),
+            "comparison": cmp,
+        }),
+    )
+}
+
+fn print_comparison(cmp: &Comparison, dir: &str) {
+    println!("mfres compare — grid ({:.1} s) against particles, mean ± std over seeds", cmp.grid_wall_seconds);
+    let mut head = format!("  {:>7}", "M");
+    for o in OBSERVABLES {
+        head += &format!(" {o:>20}");
+    }
+    println!("{head}");
+    for s in &cmp.widths {
+        let mut line = format!("  {:>7}", s.width);
+        for o in 0..OBSERVABLES.len() {
+            line += &format!(" {:>20}", format!("{:.2e} ± {:.1e}", s.mean[o], s.std[o]));
+        }
+        println!("{line}");
+    }
+    let mut line = format!("  {:>7}", "slope");
+    for s in &cmp.slopes {
+        line += &format!(" {:>20}", s.map(|v| format!("{v:.3}")).unwrap_or("-".into()));
+    }
+    println!("{line}");
+    let failures = cmp.failures();
+    if failures.is_empty() {
+        println!("  every discrepancy falls with M (slopes ≤ {FAIL_SLOPE}; M^(-1/2) is -0.5)");
+    } else {
+        println!("  FAILED: {}", failures.join(", "));
+    }
+    println!("  results in {dir}/");
 }

@@ -82,6 +82,16 @@ pub fn write_npy(path: &Path, shape: &[usize], data: &[f64]) -> Result<()> {
     w.finish().map_err(|e| Error::output(path, e))
 }
 
+/// Writes a whole CSV table (header and rows of strings).
+pub fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) -> Result<()> {
+    let mut w = csv::Writer::from_path(path).map_err(|e| Error::output(path, e))?;
+    w.write_record(header).map_err(|e| Error::output(path, e))?;
+    for r in rows {
+        w.write_record(r).map_err(|e| Error::output(path, e))?;
+    }
+    w.flush().map_err(|e| Error::output(path, e))
+}
+
 /// CSV rows written and flushed one at a time, so a run that stops keeps them.
 pub struct RowWriter {
     path: PathBuf,

@@ -13,12 +13,14 @@
 //! * [`eulerian`] — the semi-discrete flow on grids; [`lagrangian`] — the
 //!   finite network (particles) with the same velocities; [`run`] — the driver
 //!   shared by both, and the grid problem; [`particles`] — the particle problem;
-//! * [`config`], [`data`], [`io`] — the program.
+//! * [`compare`] — cross-validation of the two solvers;
+//! * [`config`], [`data`], [`io`], [`cli`] — the program.
 //!
 //! Conventions: densities are stored as cell masses (Σ = 1 at t = 0); matrices are
 //! row-major `Vec<f64>`; eigenvalues ascend.
 
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod diagnostics;

@@ -65,6 +65,31 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Cross-validate: the grid solver once, the particle solver for every width and
+    /// seed; discrepancies per width and their fitted slopes against M (exit 4 if
+    /// one does not fall with M).
+    Compare {
+        #[command(flatten)]
+        common: Common,
+        /// Widths M (comma-separated, at least two).
+        #[arg(long, default_value = "64,256,1024,4096")]
+        widths: String,
+        /// Seeds per width.
+        #[arg(long, default_value_t = 5)]
+        seeds: usize,
+        /// First seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output folder.
+        #[arg(long, default_value = "out/compare")]
+        out: PathBuf,
+        /// Replace results already in the output folder.
+        #[arg(long)]
+        force: bool,
+        /// No progress lines.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Print G1, G2 and the eigenvalues of G at initialisation as JSON.
     Gram {
         #[command(flatten)]
@@ -82,6 +107,9 @@ fn main() -> ExitCode {
             let spec = mfres::particles::ParticleSpec { width, out_width: out_width.unwrap_or(width), seed };
             load(&common).and_then(|c| mfres::cli::particles(c, spec, &out, force, quiet))
         }
+        Command::Compare { common, widths, seeds, seed, out, force, quiet } => mfres::cli::parse_widths(&widths)
+            .and_then(|w| load(&common).map(|c| (w, c)))
+            .and_then(|(w, c)| mfres::cli::compare(c, &w, seeds, seed, &out, force, quiet)),
         Command::Gram { common } => load(&common).and_then(mfres::cli::gram),
     };
     match result {

@@ -79,15 +79,18 @@ pub trait Observer<F = GridFlow> {
     fn progress(&mut self, _t: f64) {}
 }
 
-/// An observer that only keeps the rows.
+/// An observer that keeps the rows and the state of the last one.
 #[derive(Default)]
 pub struct Collect {
     pub rows: Vec<Row>,
+    pub last_state: Vec<f64>,
 }
 
 impl<F> Observer<F> for Collect {
-    fn row(&mut self, row: &Row, _flow: &F, _state: &[f64]) -> Result<()> {
+    fn row(&mut self, row: &Row, _flow: &F, state: &[f64]) -> Result<()> {
         self.rows.push(row.clone());
+        self.last_state.clear();
+        self.last_state.extend_from_slice(state);
         Ok(())
     }
 }
