@@ -11,7 +11,7 @@
 //! * [`measure`] — grids (cell masses, quadrature) and their reduction to atoms;
 //! * [`fv`] — finite-volume transport; [`time`] — Runge–Kutta tableaux;
 //! * [`eulerian`] — the semi-discrete flow on grids; [`run`] — the driver;
-//! * [`config`], [`data`], [`io`] — the program.
+//! * [`config`], [`data`], [`io`], [`plot`] — the program.
 //!
 //! Conventions: densities are stored as cell masses (Σ = 1 at t = 0); matrices are
 //! row-major `Vec<f64>`; eigenvalues ascend.
@@ -25,6 +25,7 @@ pub mod eulerian;
 pub mod fv;
 pub mod io;
 pub mod measure;
+pub mod plot;
 pub mod model;
 pub mod run;
 pub mod time;
