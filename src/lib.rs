@@ -14,7 +14,7 @@
 //!   finite network (particles) with the same velocities; [`run`] — the driver
 //!   shared by both, and the grid problem; [`particles`] — the particle problem;
 //! * [`compare`] — cross-validation of the two solvers;
-//! * [`config`], [`data`], [`io`], [`cli`] — the program.
+//! * [`config`], [`data`], [`io`], [`plot`], [`cli`] — the program.
 //!
 //! Conventions: densities are stored as cell masses (Σ = 1 at t = 0); matrices are
 //! row-major `Vec<f64>`; eigenvalues ascend.
@@ -32,5 +32,6 @@ pub mod lagrangian;
 pub mod measure;
 pub mod model;
 pub mod particles;
+pub mod plot;
 pub mod run;
 pub mod time;
