@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::eulerian::Scheme;
 use crate::fv::{Limiter, Reconstruction};
+use crate::model::{Activation, Block, Network};
 use crate::spectral::Filter;
-use crate::model::Activation;
 use crate::time::Tableau;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -166,6 +166,13 @@ pub enum DataSource {
     Circle,
 }
 
+/// Which solver a configuration is validated for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Solver {
+    Grid,
+    Particles,
+}
+
 /// Validated, typed settings.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -277,8 +284,19 @@ impl Config {
             .map_err(|e| Error::ConfigFile { path: origin.to_string(), msg: one_line(&e.to_string()) })
     }
 
-    /// Checks every range; returns the typed settings.
+    /// Checks every range for the grid solver; returns the typed settings.
     pub fn validate(&self) -> Result<Settings> {
+        self.validate_for(Solver::Grid)
+    }
+
+    /// Checks every range for the particle solver, which takes any d (the grid
+    /// keys still give the length scale of its CFL rule).
+    pub fn validate_particles(&self) -> Result<Settings> {
+        self.validate_for(Solver::Particles)
+    }
+
+    fn validate_for(&self, solver: Solver) -> Result<Settings> {
+        let grid_solver = solver == Solver::Grid;
         let pos = |key: &str, v: f64| -> Result<()> {
             if v.is_finite() && v > 0.0 { Ok(()) } else { Err(Error::config(key, format!("must be a finite number > 0, got {v}"))) }
         };
@@ -311,8 +329,11 @@ impl Config {
             return Err(Error::config("data.n_train", "the circle data set needs n_train ≥ 1"));
         }
         let m = &self.model;
-        if !(m.d == 1 || m.d == 2) {
+        if grid_solver && !(m.d == 1 || m.d == 2) {
             return Err(Error::config("model.d", format!("the grid solver takes d = 1 or 2, got {}", m.d)));
+        }
+        if m.d == 0 || m.d > 64 {
+            return Err(Error::config("model.d", format!("must be in 1..=64, got {}", m.d)));
         }
         if source == DataSource::Circle && m.d != 2 {
             return Err(Error::config("model.d", "the circle data set has d = 2"));
@@ -329,7 +350,7 @@ impl Config {
         pos("model.init_std_nu", m.init_std_nu)?;
         let k_rho = 2 * m.d + usize::from(m.resnet_bias);
         let k_nu = m.d + 1 + usize::from(m.output_bias);
-        if k_rho > 4 {
+        if grid_solver && k_rho > 4 {
             return Err(Error::config("model.resnet_bias", format!("d = {} with a residual bias gives k = {k_rho} > 4, beyond the grid solver", m.d)));
         }
         let g = &self.grid;
@@ -342,7 +363,7 @@ impl Config {
         }
         // Memory guard: 8 bytes × (stage buffers) per cell; refuse more than ~8 GiB.
         let cells_total = (g.depth as f64) * (g.cells as f64).powi(k_rho as i32) + (cells_nu as f64).powi(k_nu as i32);
-        if cells_total * 8.0 * 12.0 > 8.0 * 1024f64.powi(3) {
+        if grid_solver && cells_total * 8.0 * 12.0 > 8.0 * 1024f64.powi(3) {
             let nu_cells = (cells_nu as f64).powi(k_nu as i32);
             let key = if g.cells_nu != 0 && nu_cells > cells_total - nu_cells { "grid.cells_nu" } else { "grid.cells" };
             return Err(Error::config(key, format!("{cells_total:.3e} cells in all need more than 8 GiB; reduce {key} or grid.depth")));
@@ -387,6 +408,20 @@ impl Config {
             return Err(Error::config("time.output_every", "more than 10⁶ output times"));
         }
         Ok(Settings { source, activation, scheme, tableau, k_rho, k_nu, cells_nu })
+    }
+
+    /// The network the model section describes.
+    pub fn network(&self, settings: &Settings) -> Network {
+        let m = &self.model;
+        Network {
+            residual: Block::residual(settings.activation, m.d, m.resnet_bias),
+            output: Block::output(settings.activation, m.d, m.output_bias),
+            depth: self.grid.depth,
+            alpha: m.alpha,
+            beta: m.beta,
+            eta_rho: m.eta_rho,
+            eta_nu: m.eta_nu,
+        }
     }
 
     pub fn to_toml(&self) -> String {

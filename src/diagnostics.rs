@@ -57,6 +57,26 @@ pub fn asymmetry(a: &[f64], n: usize) -> f64 {
     m
 }
 
+/// Largest |eigenvalue| of a symmetric matrix: its spectral norm.
+pub fn spectral_norm(a: &[f64], n: usize) -> f64 {
+    symmetric_eigenvalues(a, n).iter().fold(0.0f64, |m, v| m.max(v.abs()))
+}
+
+/// Least-squares slope of log y against log x over the points with x, y > 0
+/// (None with fewer than two such points or a single x).
+pub fn loglog_slope(x: &[f64], y: &[f64]) -> Option<f64> {
+    let pts: Vec<(f64, f64)> =
+        x.iter().zip(y).filter(|(a, b)| **a > 0.0 && **b > 0.0 && a.is_finite() && b.is_finite()).map(|(a, b)| (a.ln(), b.ln())).collect();
+    if pts.len() < 2 {
+        return None;
+    }
+    let m = pts.len() as f64;
+    let (mx, my) = pts.iter().fold((0.0, 0.0), |(a, b), (u, v)| (a + u / m, b + v / m));
+    let sxx: f64 = pts.iter().map(|(u, _)| (u - mx) * (u - mx)).sum();
+    let sxy: f64 = pts.iter().map(|(u, v)| (u - mx) * (v - my)).sum();
+    (sxx > 0.0).then(|| sxy / sxx)
+}
+
 /// rᵀ G r / n².
 pub fn quadratic_form(g: &[f64], r: &[f64]) -> f64 {
     let n = r.len();
@@ -77,6 +97,17 @@ mod tests {
         let a = [2.0, 1.0, 1.0, 2.0];
         let ev = symmetric_eigenvalues(&a, 2);
         assert!((ev[0] - 1.0).abs() < 1e-14 && (ev[1] - 3.0).abs() < 1e-14);
+    }
+
+    #[test]
+    fn loglog_slope_of_a_power_law() {
+        let x = [64.0, 256.0, 1024.0, 4096.0];
+        let y: Vec<f64> = x.iter().map(|v: &f64| 3.0 * v.powf(-0.5)).collect();
+        assert!((loglog_slope(&x, &y).unwrap() + 0.5).abs() < 1e-12);
+        assert_eq!(loglog_slope(&[1.0], &[2.0]), None);
+        assert_eq!(loglog_slope(&[1.0, 1.0], &[2.0, 3.0]), None);
+        let norm = spectral_norm(&[1.0, 0.0, 0.0, -3.0], 2);
+        assert!((norm - 3.0).abs() < 1e-14);
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub enum Error {
     /// Writing results failed.
     #[error("cannot write {path}: {msg}")]
     Output { path: PathBuf, msg: String },
+    /// Grid and particle solutions do not converge to each other.
+    #[error("cross-validation failed: {0}")]
+    CrossValidation(String),
     /// The run went unstable.
     #[error("run stopped at t = {t:.6}: {cause}")]
     Unstable { t: f64, cause: String },
@@ -41,7 +44,8 @@ impl Error {
     pub fn output(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> Self {
         Error::Output { path: path.into(), msg: e.to_string() }
     }
-    /// 2 for bad input, 3 for an unstable run, 1 for failures to write.
+    /// 2 for bad input, 3 for an unstable run, 4 for a failed cross-validation,
+    /// 1 for failures to write.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config { .. }
@@ -51,6 +55,7 @@ impl Error {
             | Error::Input { .. }
             | Error::OutputExists { .. } => 2,
             Error::Unstable { .. } => 3,
+            Error::CrossValidation(_) => 4,
             Error::Output { .. } => 1,
         }
     }

@@ -25,7 +25,8 @@ use crate::fv::{self, Reconstruction, TransportRates, TransportScratch};
 use crate::spectral::{Filter, SpectralTransport};
 use crate::measure::grid::{Grid, ReducedGrid, MAX_DIM};
 use crate::model::block::FieldLayout;
-use crate::model::{Atoms, Block, Forward, Network, PotentialField};
+use crate::model::{Atoms, Block, Evaluation, Forward, Network, PotentialField};
+pub use crate::run::StageInfo;
 use crate::time::Rhs;
 
 /// Points per rayon task in field evaluations (a fixed partition: results do not
@@ -356,18 +357,6 @@ impl StateLayout {
     }
 }
 
-/// What one evaluation of the grid right-hand side reports.
-#[derive(Clone, Debug, Default)]
-pub struct StageInfo {
-    pub loss: f64,
-    pub cfl_rate: f64,
-    /// ∫_0^1∫|v_ρ|²ρ and ∫|v_ν|²ν.
-    pub kinetic_rho: f64,
-    pub kinetic_nu: f64,
-    /// dL/dt of the semi-discrete system.
-    pub loss_rate: f64,
-}
-
 /// The semi-discrete gradient flow on grids.
 #[derive(Clone, Debug)]
 pub struct GridFlow {
@@ -380,15 +369,6 @@ pub struct GridFlow {
     /// Moments of every part of the last state seen, S slices then ν.
     pub atoms: Vec<Atoms>,
     pub layout: StateLayout,
-}
-
-/// Forward pass, adjoint and residuals of a state.
-#[derive(Clone, Debug)]
-pub struct Evaluation {
-    pub forward: Forward,
-    pub adjoint: Vec<f64>,
-    pub residual: Vec<f64>,
-    pub loss: f64,
 }
 
 impl GridFlow {
@@ -450,12 +430,7 @@ impl GridFlow {
     /// Forward pass, residuals and adjoint on the training data, with the current atoms.
     pub fn evaluate(&self) -> Evaluation {
         let (layers, out) = self.split_atoms();
-        let forward = self.network.forward(layers, out, &self.x);
-        let residual: Vec<f64> = forward.f.iter().zip(&self.y).map(|(f, y)| f - y).collect();
-        let n = residual.len() as f64;
-        let loss = residual.iter().map(|r| r * r).sum::<f64>() / (2.0 * n);
-        let adjoint = self.network.adjoint(layers, out, &forward);
-        Evaluation { forward, adjoint, residual, loss }
+        self.network.evaluate(layers, out, &self.x, &self.y)
     }
 
     /// Gram matrices (G1, G2) at the current atoms.

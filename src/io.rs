@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::eulerian::GridFlow;
+use crate::lagrangian::ParticleFlow;
 use crate::run::{Observer, Row};
 
 /// A folder for results, checked before any work is done.
@@ -81,6 +82,16 @@ pub fn write_npy(path: &Path, shape: &[usize], data: &[f64]) -> Result<()> {
     w.finish().map_err(|e| Error::output(path, e))
 }
 
+/// Writes a whole CSV table (header and rows of strings).
+pub fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) -> Result<()> {
+    let mut w = csv::Writer::from_path(path).map_err(|e| Error::output(path, e))?;
+    w.write_record(header).map_err(|e| Error::output(path, e))?;
+    for r in rows {
+        w.write_record(r).map_err(|e| Error::output(path, e))?;
+    }
+    w.flush().map_err(|e| Error::output(path, e))
+}
+
 /// CSV rows written and flushed one at a time, so a run that stops keeps them.
 pub struct RowWriter {
     path: PathBuf,
@@ -98,6 +109,11 @@ impl RowWriter {
     }
 }
 
+/// A flow whose state can be written as `.npy` snapshots tagged `first` / `last`.
+pub trait Snapshot {
+    fn write_snapshot(&self, dir: &OutputDir, state: &[f64], tag: &str) -> Result<()>;
+}
+
 /// Densities (cell masses / h^k) of every part, shape [N; k], named
 /// `rho_slice{l}_{tag}.npy` and `nu_{tag}.npy`.
 pub fn write_density_snapshots(dir: &OutputDir, flow: &GridFlow, state: &[f64], tag: &str) -> Result<()> {
@@ -112,11 +128,35 @@ pub fn write_density_snapshots(dir: &OutputDir, flow: &GridFlow, state: &[f64], 
     Ok(())
 }
 
+impl Snapshot for GridFlow {
+    fn write_snapshot(&self, dir: &OutputDir, state: &[f64], tag: &str) -> Result<()> {
+        write_density_snapshots(dir, self, state, tag)
+    }
+}
+
+/// Particle positions of every layer, shape [M, k_ρ] (`particles_layer{l}_{tag}.npy`)
+/// and [M_out, k_ν] (`particles_output_{tag}.npy`), coordinates in block order
+/// (u, w[, b]) and (a, c[, e]).
+impl Snapshot for ParticleFlow {
+    fn write_snapshot(&self, dir: &OutputDir, state: &[f64], tag: &str) -> Result<()> {
+        let lay = &self.layout;
+        for i in 0..lay.parts() {
+            let name = if i < lay.depth { format!("particles_layer{i}_{tag}.npy") } else { format!("particles_output_{tag}.npy") };
+            write_npy(&dir.file(&name), &[lay.count(i), lay.k(i)], lay.positions(state, i))?;
+        }
+        Ok(())
+    }
+}
+
 /// The files a grid run writes (for `--force`).
 pub const RUN_FILES: &[&str] =
     &["timeseries.csv", "summary.json", "predictions.csv", "rho_slice*", "nu_first.npy", "nu_last.npy", "summary.json.tmp"];
 
-/// Observer of a grid run: the time series row by row, the first snapshot at
+/// The files a particle run writes (for `--force`).
+pub const PARTICLE_FILES: &[&str] =
+    &["timeseries.csv", "summary.json", "predictions.csv", "particles_layer*", "particles_output_*", "summary.json.tmp"];
+
+/// Observer of a run: the time series row by row, the first snapshot at
 /// once, the latest state kept for the last snapshot, a progress bar on stderr.
 pub struct RunWriter {
     pub dir: OutputDir,
@@ -142,11 +182,11 @@ impl RunWriter {
     }
 }
 
-impl Observer for RunWriter {
-    fn row(&mut self, row: &Row, flow: &GridFlow, state: &[f64]) -> Result<()> {
+impl<F: Snapshot> Observer<F> for RunWriter {
+    fn row(&mut self, row: &Row, flow: &F, state: &[f64]) -> Result<()> {
         self.rows.write(row)?;
         if self.rows_written == 0 {
-            write_density_snapshots(&self.dir, flow, state, "first")?;
+            flow.write_snapshot(&self.dir, state, "first")?;
         }
         self.rows_written += 1;
         self.last_state.clear();

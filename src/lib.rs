@@ -11,14 +11,18 @@
 //! * [`measure`] — grids (cell masses, quadrature) and their reduction to atoms;
 //! * [`fv`] — finite-volume transport; [`spectral`] — Fourier pseudo-spectral
 //!   transport on the periodic box; [`time`] — Runge–Kutta tableaux;
-//! * [`eulerian`] — the semi-discrete flow on grids; [`run`] — the driver;
-//!   [`order`] — refinement studies and observed orders of convergence;
-//! * [`config`], [`data`], [`io`] — the program.
+//! * [`eulerian`] — the semi-discrete flow on grids; [`lagrangian`] — the
+//!   finite network (particles) with the same velocities; [`run`] — the driver
+//!   shared by both, and the grid problem; [`particles`] — the particle problem;
+//! * [`compare`] — cross-validation of the two solvers; [`order`] — refinement
+//!   studies and observed orders of convergence;
+//! * [`config`], [`data`], [`io`], [`plot`], [`cli`] — the program.
 //!
 //! Conventions: densities are stored as cell masses (Σ = 1 at t = 0); matrices are
 //! row-major `Vec<f64>`; eigenvalues ascend.
 
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod diagnostics;
@@ -26,9 +30,12 @@ pub mod error;
 pub mod eulerian;
 pub mod fv;
 pub mod io;
+pub mod lagrangian;
 pub mod measure;
 pub mod model;
 pub mod order;
+pub mod particles;
+pub mod plot;
 pub mod run;
 pub mod spectral;
 pub mod time;

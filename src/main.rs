@@ -41,6 +41,55 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Train a finite ResNet (S layers of M neurons) by gradient descent with the
+    /// mean-field scaling and write the same files as `run`, plus particle positions.
+    Particles {
+        #[command(flatten)]
+        common: Common,
+        /// Neurons per residual layer, M.
+        #[arg(long)]
+        width: usize,
+        /// Neurons of the output layer (default: --width).
+        #[arg(long)]
+        out_width: Option<usize>,
+        /// Seed of the initial particles.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output folder.
+        #[arg(long, default_value = "out/particles")]
+        out: PathBuf,
+        /// Replace results already in the output folder.
+        #[arg(long)]
+        force: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Cross-validate: the grid solver once, the particle solver for every width and
+    /// seed; discrepancies per width and their fitted slopes against M (exit 4 if
+    /// one does not fall with M).
+    Compare {
+        #[command(flatten)]
+        common: Common,
+        /// Widths M (comma-separated, at least two).
+        #[arg(long, default_value = "64,256,1024,4096")]
+        widths: String,
+        /// Seeds per width.
+        #[arg(long, default_value_t = 5)]
+        seeds: usize,
+        /// First seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output folder.
+        #[arg(long, default_value = "out/compare")]
+        out: PathBuf,
+        /// Replace results already in the output folder.
+        #[arg(long)]
+        force: bool,
+        /// No progress lines.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Print G1, G2 and the eigenvalues of G at initialisation as JSON.
     Gram {
         #[command(flatten)]
@@ -80,6 +129,13 @@ fn main() -> ExitCode {
         Command::Run { common, out, force, quiet } => {
             load(&common).and_then(|c| mfres::cli::run(c, &out, force, quiet))
         }
+        Command::Particles { common, width, out_width, seed, out, force, quiet } => {
+            let spec = mfres::particles::ParticleSpec { width, out_width: out_width.unwrap_or(width), seed };
+            load(&common).and_then(|c| mfres::cli::particles(c, spec, &out, force, quiet))
+        }
+        Command::Compare { common, widths, seeds, seed, out, force, quiet } => mfres::cli::parse_widths(&widths)
+            .and_then(|w| load(&common).map(|c| (w, c)))
+            .and_then(|(w, c)| mfres::cli::compare(c, &w, seeds, seed, &out, force, quiet)),
         Command::Gram { common } => load(&common).and_then(mfres::cli::gram),
         Command::Order { common, vary, levels, ratio, schemes, reference, out, force } => {
             let args = mfres::order::OrderArgs { vary, levels, ratio, schemes, reference };

@@ -1,20 +1,36 @@
-//! The driver: builds the grid flow from validated settings, owns the time loop
-//! (adaptive step from the CFL number with reject-and-retry, steps shortened to
-//! land on output times), computes the diagnostics at every output time and hands
-//! them to an observer, and ends with a termination reason.
+//! The driver: the time loop shared by every discretisation ([`integrate`]:
+//! adaptive step from the CFL number with reject-and-retry, steps shortened to
+//! land on output times), the diagnostics row of an output time, and the grid
+//! problem ([`Problem`]) built from validated settings.
+//!
+//! A discretisation enters the loop through [`Dynamics`]: a right-hand side that
+//! reports a [`StageInfo`] per stage, its diagnostics, and a state check.
 
 use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::config::{Config, Settings};
+use crate::config::{Config, Settings, TimeConfig};
 use crate::data::{Dataset, Degeneracy};
 use crate::diagnostics::{kl_masses, quadratic_form, symmetric_eigenvalues};
 use crate::error::{Error, Result};
-use crate::eulerian::{GridFlow, StageInfo};
+use crate::eulerian::GridFlow;
 use crate::measure::grid::Grid;
-use crate::model::{Block, Network};
+use crate::model::{Atoms, Network, half_mse};
 use crate::time::{Rhs, Stepper, Tableau};
+
+/// What one evaluation of a right-hand side reports.
+#[derive(Clone, Debug, Default)]
+pub struct StageInfo {
+    pub loss: f64,
+    /// Largest Σ_j |v_j| / h_j: dt × rate is the CFL number.
+    pub cfl_rate: f64,
+    /// ∫_0^1∫|v_ρ|²ρ and ∫|v_ν|²ν.
+    pub kinetic_rho: f64,
+    pub kinetic_nu: f64,
+    /// dL/dt of the semi-discrete system.
+    pub loss_rate: f64,
+}
 
 /// Diagnostics at one output time (the columns of `timeseries.csv`).
 #[derive(Clone, Debug, Default, Serialize)]
@@ -56,26 +72,205 @@ pub enum Termination {
     Unstable { t: f64, cause: String },
 }
 
-/// Receives what the driver produces, as it is produced.
-pub trait Observer {
-    fn row(&mut self, row: &Row, flow: &GridFlow, state: &[f64]) -> Result<()>;
+/// Receives what the driver produces, as it is produced. `F` is the flow whose
+/// state the rows describe (for snapshots).
+pub trait Observer<F = GridFlow> {
+    fn row(&mut self, row: &Row, flow: &F, state: &[f64]) -> Result<()>;
     fn progress(&mut self, _t: f64) {}
 }
 
-/// An observer that only keeps the rows.
+/// An observer that keeps the rows and the state of the last one.
 #[derive(Default)]
 pub struct Collect {
     pub rows: Vec<Row>,
+    pub last_state: Vec<f64>,
 }
 
-impl Observer for Collect {
-    fn row(&mut self, row: &Row, _flow: &GridFlow, _state: &[f64]) -> Result<()> {
+impl<F> Observer<F> for Collect {
+    fn row(&mut self, row: &Row, _flow: &F, state: &[f64]) -> Result<()> {
         self.rows.push(row.clone());
+        self.last_state.clear();
+        self.last_state.extend_from_slice(state);
         Ok(())
     }
 }
 
-/// Everything a run needs, built from a validated configuration.
+/// A semi-discrete gradient flow with its diagnostics: what [`integrate`] runs.
+pub trait Dynamics {
+    type Flow: Rhs<Info = StageInfo>;
+    fn flow(&self) -> &Self::Flow;
+    fn flow_mut(&mut self) -> &mut Self::Flow;
+    fn config(&self) -> &Config;
+    fn tableau(&self) -> Tableau;
+    /// The CFL number a fixed step must not exceed (∞ where nothing limits it).
+    fn cfl_limit(&self) -> f64;
+    fn initial_state(&self) -> Vec<f64>;
+    /// The diagnostics row of `state` at time t (everything except the step columns).
+    fn diagnose(&mut self, t: f64, state: &[f64], scratch: &mut [f64]) -> Row;
+    /// NaN, or a state the scheme must not produce, named.
+    fn check_state(&self, state: &[f64]) -> Option<String>;
+}
+
+/// Output times 0, Δ, 2Δ, …, t_end.
+pub fn output_times(t: &TimeConfig) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut k = 0usize;
+    loop {
+        let tk = k as f64 * t.output_every;
+        if tk >= t.t_end * (1.0 - 1e-12) {
+            break;
+        }
+        out.push(tk);
+        k += 1;
+    }
+    out.push(t.t_end);
+    out
+}
+
+/// The loss, Gram and prediction columns of a row from the Gram report at t.
+pub fn gram_row(t: f64, gram: &GramReport) -> Row {
+    let first = |v: &[f64]| v.first().copied().unwrap_or(0.0);
+    Row {
+        t,
+        loss: gram.loss,
+        max_abs_f: gram.f.iter().fold(0.0f64, |m, v| m.max(v.abs())),
+        lambda_min_g1: first(&gram.eig_g1),
+        lambda_min_g2: first(&gram.eig_g2),
+        lambda_min_g: first(&gram.eig_g),
+        lambda_max_g: gram.eig_g.last().copied().unwrap_or(0.0),
+        dissipation_gram: quadratic_form(&gram.g, &gram.residual),
+        ..Default::default()
+    }
+}
+
+/// `∫|v_ρ|²ρ/η_ρ + ∫|v_ν|²ν/η_ν` from a stage's kinetic energies (frozen parts count 0).
+pub fn dissipation_kinetic(info: &StageInfo, eta_rho: f64, eta_nu: f64) -> f64 {
+    let kin = |k: f64, eta: f64| if eta > 0.0 { k / eta } else { 0.0 };
+    kin(info.kinetic_rho, eta_rho) + kin(info.kinetic_nu, eta_nu)
+}
+
+/// Runs `problem` from its initial state to t_end, handing every output row to `observer`.
+pub fn integrate<D: Dynamics>(problem: &mut D, observer: &mut dyn Observer<D::Flow>) -> Result<RunReport> {
+    let start = Instant::now();
+    let tcfg = problem.config().time.clone();
+    let scheme = problem.config().grid.scheme.clone();
+    let times = output_times(&tcfg);
+    let tableau = problem.tableau();
+    let cfl_limit = problem.cfl_limit();
+    let mut y = problem.initial_state();
+    let n = y.len();
+    let mut y_next = vec![0.0; n];
+    let mut scratch = vec![0.0; n];
+    let mut stepper = Stepper::new(tableau, n);
+    let row0 = problem.diagnose(0.0, &y, &mut scratch);
+    let loss_initial = row0.loss;
+    observer.row(&row0, problem.flow(), &y)?;
+    let mut last_row = row0;
+    let mut t = 0.0;
+    let mut steps = 0usize;
+    let mut dt_guess = if tcfg.dt > 0.0 { tcfg.dt } else { f64::INFINITY };
+    let mut last_step: Option<(f64, f64, f64)> = None; // (dt, loss before, max cfl)
+    let unstable = |t: f64, cause: String, last: &Row, steps: usize| {
+        Ok(RunReport {
+            termination: Termination::Unstable { t, cause },
+            loss_initial,
+            last: last.clone(),
+            steps,
+            wall_seconds: start.elapsed().as_secs_f64(),
+        })
+    };
+    for &t_out in &times[1..] {
+        while t < t_out {
+            let remaining = t_out - t;
+            let mut dt = dt_guess.min(remaining);
+            if tcfg.dt_max > 0.0 {
+                dt = dt.min(tcfg.dt_max);
+            }
+            let mut tries = 0;
+            let adaptive = tcfg.dt == 0.0;
+            let (infos, max_cfl) = loop {
+                let mut first_rate = None;
+                let res = stepper.step(problem.flow_mut(), t, dt, &y, &mut y_next, |s, info: &StageInfo| {
+                    if s == 0 {
+                        first_rate = Some(info.cfl_rate);
+                    }
+                    let cfl = dt * info.cfl_rate;
+                    // 10 % slack on the target: the rate moves a little between steps.
+                    if adaptive && s == 0 && cfl > tcfg.cfl * 1.1 {
+                        return Err(info.cfl_rate);
+                    }
+                    if cfl > cfl_limit * (1.0 + 1e-9) {
+                        return Err(info.cfl_rate);
+                    }
+                    Ok(())
+                });
+                match res {
+                    Ok(infos) => {
+                        let m = infos.iter().fold(0.0f64, |a, i| a.max(i.cfl_rate * dt));
+                        break (infos, m);
+                    }
+                    Err(rate) => {
+                        if !adaptive {
+                            let cause = format!(
+                                "CFL violation: the step {dt:.3e} (time.dt = {}) gives CFL number {:.3} > {cfl_limit} (the limit of {scheme} with {}); reduce time.dt or set time.dt = 0 for an adaptive step",
+                                tcfg.dt,
+                                dt * rate,
+                                tableau.name
+                            );
+                            return unstable(t, cause, &last_row, steps);
+                        }
+                        tries += 1;
+                        if tries > 30 {
+                            let cause = format!("step size underflow: no dt ≥ {dt:.3e} keeps the CFL number below {}", tcfg.cfl);
+                            return unstable(t, cause, &last_row, steps);
+                        }
+                        let target = if first_rate == Some(rate) { tcfg.cfl } else { 0.8 * tcfg.cfl };
+                        dt = (target / rate).min(0.5 * dt).min(remaining);
+                        if !(dt > 0.0) || !dt.is_finite() {
+                            return unstable(t, format!("non-finite CFL rate {rate}"), &last_row, steps);
+                        }
+                    }
+                }
+            };
+            let loss_before = infos[0].loss;
+            if let Some(cause) = problem.check_state(&y_next) {
+                return unstable(t + dt, cause, &last_row, steps);
+            }
+            std::mem::swap(&mut y, &mut y_next);
+            // Land exactly on the output time.
+            t = if dt >= remaining { t_out } else { t + dt };
+            steps += 1;
+            last_step = Some((dt, loss_before, max_cfl));
+            if adaptive {
+                // Next step from the rate at the end of this one (estimated by the last stage).
+                let rate = infos.last().map(|i| i.cfl_rate).unwrap_or(0.0).max(infos[0].cfl_rate);
+                dt_guess = if rate > 0.0 { tcfg.cfl / rate } else { f64::INFINITY };
+            }
+            observer.progress(t);
+        }
+        let mut row = problem.diagnose(t, &y, &mut scratch);
+        if let Some((dt, loss_before, cfl)) = last_step {
+            row.dt = Some(dt);
+            row.dissipation_observed = Some((loss_before - row.loss) / dt);
+            row.cfl = Some(cfl);
+        }
+        row.steps = steps;
+        if !row.loss.is_finite() {
+            return unstable(t, format!("loss is {}", row.loss), &last_row, steps);
+        }
+        observer.row(&row, problem.flow(), &y)?;
+        last_row = row;
+    }
+    Ok(RunReport {
+        termination: Termination::ReachedTime { t },
+        loss_initial,
+        last: last_row,
+        steps,
+        wall_seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Everything a grid run needs, built from a validated configuration.
 pub struct Problem {
     pub config: Config,
     pub settings: Settings,
@@ -90,15 +285,7 @@ impl Problem {
     pub fn new(config: Config, settings: Settings, data: Dataset) -> Self {
         let m = &config.model;
         let g = &config.grid;
-        let network = Network {
-            residual: Block::residual(settings.activation, m.d, m.resnet_bias),
-            output: Block::output(settings.activation, m.d, m.output_bias),
-            depth: g.depth,
-            alpha: m.alpha,
-            beta: m.beta,
-            eta_rho: m.eta_rho,
-            eta_nu: m.eta_nu,
-        };
+        let network = config.network(&settings);
         let rho_grid = Grid::new(settings.k_rho, g.cells, g.half_width * m.init_std_rho);
         let nu_grid = Grid::new(settings.k_nu, settings.cells_nu, g.half_width * m.init_std_nu);
         let flow = GridFlow::new(network, settings.scheme, rho_grid, nu_grid, data.x_train.clone(), data.y_train.clone());
@@ -116,38 +303,13 @@ impl Problem {
 
     /// Output times 0, Δ, 2Δ, …, t_end.
     pub fn output_times(&self) -> Vec<f64> {
-        let t = &self.config.time;
-        let mut out = Vec::new();
-        let mut k = 0usize;
-        loop {
-            let tk = k as f64 * t.output_every;
-            if tk >= t.t_end * (1.0 - 1e-12) {
-                break;
-            }
-            out.push(tk);
-            k += 1;
-        }
-        out.push(t.t_end);
-        out
+        output_times(&self.config.time)
     }
 
     /// Gram matrices and their spectra at the state the flow's atoms hold.
     pub fn gram_now(&self) -> GramReport {
-        let ev = self.flow.evaluate();
-        let (g1, g2) = self.flow.gram(&ev);
-        let n = ev.residual.len();
-        let g: Vec<f64> = g1.iter().zip(&g2).map(|(a, b)| a + b).collect();
-        GramReport {
-            eig_g1: symmetric_eigenvalues(&g1, n),
-            eig_g2: symmetric_eigenvalues(&g2, n),
-            eig_g: symmetric_eigenvalues(&g, n),
-            g1,
-            g2,
-            g,
-            residual: ev.residual,
-            f: ev.forward.f,
-            loss: ev.loss,
-        }
+        let (layers, out) = self.flow.split_atoms();
+        GramReport::new(&self.flow.network, layers, out, &self.flow.x, &self.flow.y)
     }
 
     /// Diagnostics of `state` (updates the flow's atoms).
@@ -156,23 +318,12 @@ impl Problem {
         let gram = self.gram_now();
         let s = self.flow.depth();
         let lay = self.flow.layout.clone();
-        let mut row = Row { t, loss: gram.loss, ..Default::default() };
+        let mut row = gram_row(t, &gram);
         if self.data.n_test() > 0 {
-            let f = self.flow.predict(&self.data.x_test).f;
-            let n = f.len() as f64;
-            row.test_loss = Some(f.iter().zip(&self.data.y_test).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / (2.0 * n));
+            row.test_loss = Some(half_mse(&self.flow.predict(&self.data.x_test).f, &self.data.y_test));
         }
-        row.max_abs_f = gram.f.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        let first = |v: &[f64]| v.first().copied().unwrap_or(0.0);
-        row.lambda_min_g1 = first(&gram.eig_g1);
-        row.lambda_min_g2 = first(&gram.eig_g2);
-        row.lambda_min_g = first(&gram.eig_g);
-        row.lambda_max_g = gram.eig_g.last().copied().unwrap_or(0.0);
-        row.dissipation_gram = quadratic_form(&gram.g, &gram.residual);
         row.dissipation_semidiscrete = -info.loss_rate;
-        let m = &self.config.model;
-        let kin = |k: f64, eta: f64| if eta > 0.0 { k / eta } else { 0.0 };
-        row.dissipation_kinetic = kin(info.kinetic_rho, m.eta_rho) + kin(info.kinetic_nu, m.eta_nu);
+        row.dissipation_kinetic = dissipation_kinetic(&info, self.config.model.eta_rho, self.config.model.eta_nu);
         let mut min_density = f64::INFINITY;
         for i in 0..=s {
             let p = lay.part(state, i);
@@ -200,132 +351,7 @@ impl Problem {
 
     /// Runs the flow to t_end, handing every output row to `observer`.
     pub fn run(&mut self, observer: &mut dyn Observer) -> Result<RunReport> {
-        let start = Instant::now();
-        let times = self.output_times();
-        let tcfg = self.config.time.clone();
-        let tableau: Tableau = self.settings.tableau;
-        let cfl_limit = self.settings.cfl_limit();
-        let n = self.flow.layout.len();
-        let mut y = self.initial.clone();
-        let mut y_next = vec![0.0; n];
-        let mut scratch = vec![0.0; n];
-        let mut stepper = Stepper::new(tableau, n);
-        let (row0, _) = self.diagnose(0.0, &y, &mut scratch);
-        let loss_initial = row0.loss;
-        observer.row(&row0, &self.flow, &y)?;
-        let mut last_row = row0;
-        let mut t = 0.0;
-        let mut steps = 0usize;
-        let mut dt_guess = if tcfg.dt > 0.0 { tcfg.dt } else { f64::INFINITY };
-        let mut last_step: Option<(f64, f64, f64)> = None; // (dt, loss before, max cfl)
-        for &t_out in &times[1..] {
-            while t < t_out {
-                let remaining = t_out - t;
-                let mut dt = dt_guess.min(remaining);
-                if tcfg.dt_max > 0.0 {
-                    dt = dt.min(tcfg.dt_max);
-                }
-                let mut tries = 0;
-                let (infos, max_cfl) = loop {
-                    let adaptive = tcfg.dt == 0.0;
-                    let mut first_rate = None;
-                    let res = stepper.step(&mut self.flow, t, dt, &y, &mut y_next, |s, info: &StageInfo| {
-                        if s == 0 {
-                            first_rate = Some(info.cfl_rate);
-                        }
-                        let cfl = dt * info.cfl_rate;
-                        // 10 % slack on the target: the rate moves a little between steps.
-                        if adaptive && s == 0 && cfl > tcfg.cfl * 1.1 {
-                            return Err(info.cfl_rate);
-                        }
-                        if cfl > cfl_limit * (1.0 + 1e-9) {
-                            return Err(info.cfl_rate);
-                        }
-                        Ok(())
-                    });
-                    match res {
-                        Ok(infos) => {
-                            let m = infos.iter().fold(0.0f64, |a, i| a.max(i.cfl_rate * dt));
-                            break (infos, m);
-                        }
-                        Err(rate) => {
-                            if !adaptive {
-                                let cause = format!(
-                                    "CFL violation: the step {dt:.3e} (time.dt = {}) gives CFL number {:.3} > {cfl_limit} ({} of {} with {}); reduce time.dt or set time.dt = 0 for an adaptive step",
-                                    tcfg.dt, dt * rate, crate::config::cfl_limit_kind(self.settings.scheme), self.config.grid.scheme, tableau.name
-                                );
-                                return self.unstable(t, cause, loss_initial, &last_row, steps, start);
-                            }
-                            tries += 1;
-                            if tries > 30 {
-                                let cause = format!("step size underflow: no dt ≥ {dt:.3e} keeps the CFL number below {}", tcfg.cfl);
-                                return self.unstable(t, cause, loss_initial, &last_row, steps, start);
-                            }
-                            let target = if first_rate == Some(rate) { tcfg.cfl } else { 0.8 * tcfg.cfl };
-                            dt = (target / rate).min(0.5 * dt).min(remaining);
-                            if !(dt > 0.0) || !dt.is_finite() {
-                                let cause = format!("non-finite CFL rate {rate}");
-                                return self.unstable(t, cause, loss_initial, &last_row, steps, start);
-                            }
-                        }
-                    }
-                };
-                let loss_before = infos[0].loss;
-                if let Some(cause) = self.check_state(&y_next) {
-                    return self.unstable(t + dt, cause, loss_initial, &last_row, steps, start);
-                }
-                std::mem::swap(&mut y, &mut y_next);
-                // Land exactly on the output time.
-                t = if dt >= remaining { t_out } else { t + dt };
-                steps += 1;
-                last_step = Some((dt, loss_before, max_cfl));
-                if tcfg.dt == 0.0 {
-                    // Next step from the rate at the end of this one (estimated by the last stage).
-                    let rate = infos.last().map(|i| i.cfl_rate).unwrap_or(0.0).max(infos[0].cfl_rate);
-                    dt_guess = if rate > 0.0 { tcfg.cfl / rate } else { f64::INFINITY };
-                }
-                observer.progress(t);
-            }
-            let (mut row, _) = self.diagnose(t, &y, &mut scratch);
-            if let Some((dt, loss_before, cfl)) = last_step {
-                row.dt = Some(dt);
-                row.dissipation_observed = Some((loss_before - row.loss) / dt);
-                row.cfl = Some(cfl);
-            }
-            row.steps = steps;
-            if !row.loss.is_finite() {
-                let cause = format!("loss is {}", row.loss);
-                return self.unstable(t, cause, loss_initial, &last_row, steps, start);
-            }
-            observer.row(&row, &self.flow, &y)?;
-            last_row = row;
-        }
-        Ok(RunReport {
-            termination: Termination::ReachedTime { t },
-            loss_initial,
-            last: last_row,
-            steps,
-            wall_seconds: start.elapsed().as_secs_f64(),
-        })
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn unstable(
-        &self,
-        t: f64,
-        cause: String,
-        loss_initial: f64,
-        last: &Row,
-        steps: usize,
-        start: Instant,
-    ) -> Result<RunReport> {
-        Ok(RunReport {
-            termination: Termination::Unstable { t, cause },
-            loss_initial,
-            last: last.clone(),
-            steps,
-            wall_seconds: start.elapsed().as_secs_f64(),
-        })
+        integrate(self, observer)
     }
 
     /// NaN, or (finite volumes only) a negative mass beyond round-off, named by
@@ -355,6 +381,34 @@ impl Problem {
     }
 }
 
+impl Dynamics for Problem {
+    type Flow = GridFlow;
+    fn flow(&self) -> &GridFlow {
+        &self.flow
+    }
+    fn flow_mut(&mut self) -> &mut GridFlow {
+        &mut self.flow
+    }
+    fn config(&self) -> &Config {
+        &self.config
+    }
+    fn tableau(&self) -> Tableau {
+        self.settings.tableau
+    }
+    fn cfl_limit(&self) -> f64 {
+        self.settings.cfl_limit()
+    }
+    fn initial_state(&self) -> Vec<f64> {
+        self.initial.clone()
+    }
+    fn diagnose(&mut self, t: f64, state: &[f64], scratch: &mut [f64]) -> Row {
+        Problem::diagnose(self, t, state, scratch).0
+    }
+    fn check_state(&self, state: &[f64]) -> Option<String> {
+        Problem::check_state(self, state)
+    }
+}
+
 /// Spectra of the Gram matrices at one state.
 #[derive(Clone, Debug, Serialize)]
 pub struct GramReport {
@@ -368,6 +422,27 @@ pub struct GramReport {
     /// Predictions on the training inputs.
     pub f: Vec<f64>,
     pub loss: f64,
+}
+
+impl GramReport {
+    /// G1, G2, G = G1 + G2 and their spectra for the measures `layers`, `output`.
+    pub fn new(network: &Network, layers: &[Atoms], output: &Atoms, x: &[f64], y: &[f64]) -> Self {
+        let ev = network.evaluate(layers, output, x, y);
+        let (g1, g2) = network.gram(layers, output, &ev.forward, &ev.adjoint);
+        let n = ev.residual.len();
+        let g: Vec<f64> = g1.iter().zip(&g2).map(|(a, b)| a + b).collect();
+        GramReport {
+            eig_g1: symmetric_eigenvalues(&g1, n),
+            eig_g2: symmetric_eigenvalues(&g2, n),
+            eig_g: symmetric_eigenvalues(&g, n),
+            g1,
+            g2,
+            g,
+            residual: ev.residual,
+            f: ev.forward.f,
+            loss: ev.loss,
+        }
+    }
 }
 
 /// The outcome of a run.

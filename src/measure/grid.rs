@@ -70,6 +70,23 @@ impl Grid {
         }
     }
 
+    /// Cell index of coordinate value x along one axis, None outside the box.
+    pub fn cell_of(&self, x: f64) -> Option<usize> {
+        let i = ((x + self.half_width) / self.h()).floor();
+        (i >= 0.0 && i < self.cells as f64).then_some(i as usize)
+    }
+
+    /// Marginal masses along coordinate j (N values).
+    pub fn marginal(&self, masses: &[f64], j: usize) -> Vec<f64> {
+        let n = self.cells;
+        let stride = self.stride(j);
+        let mut out = vec![0.0; n];
+        for (c, m) in masses.iter().enumerate() {
+            out[(c / stride) % n] += m;
+        }
+        out
+    }
+
     /// Cell masses of N(0, std² I), normalised to total mass 1 (the box truncates the tails).
     pub fn gaussian_masses(&self, std: f64) -> Vec<f64> {
         let one_d: Vec<f64> = (0..self.cells)

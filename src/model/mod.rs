@@ -10,4 +10,4 @@ pub mod network;
 pub use activation::Activation;
 pub use atoms::Atoms;
 pub use block::{Block, FieldLayout, PotentialField};
-pub use network::{Forward, Network};
+pub use network::{Evaluation, Forward, Network, half_mse};

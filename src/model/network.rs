@@ -57,6 +57,21 @@ impl Forward {
     }
 }
 
+/// Forward pass, residuals r = f − y, loss and adjoint of one state on the training data.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    pub forward: Forward,
+    pub adjoint: Vec<f64>,
+    pub residual: Vec<f64>,
+    pub loss: f64,
+}
+
+/// Half the mean squared difference, (1/2n) Σ (f_i − y_i)².
+pub fn half_mse(f: &[f64], y: &[f64]) -> f64 {
+    let n = f.len().max(1) as f64;
+    f.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / (2.0 * n)
+}
+
 /// Data points per rayon task: enough work per task, and a fixed partition so that
 /// results never depend on the number of threads.
 const DATA_CHUNK: usize = 4;
@@ -150,6 +165,15 @@ impl Network {
             }
         });
         p
+    }
+
+    /// Forward pass, residuals, loss and adjoint on inputs `x` with targets `y`.
+    pub fn evaluate(&self, layers: &[Atoms], output: &Atoms, x: &[f64], y: &[f64]) -> Evaluation {
+        let forward = self.forward(layers, output, x);
+        let residual: Vec<f64> = forward.f.iter().zip(y).map(|(f, y)| f - y).collect();
+        let loss = half_mse(&forward.f, y);
+        let adjoint = self.adjoint(layers, output, &forward);
+        Evaluation { forward, adjoint, residual, loss }
     }
 
     /// Coefficients c_i = (α/n) r_i p_{i,l+1} of the potential Φ_l (n × d).
