@@ -33,6 +33,11 @@
 //! spectral scheme evaluates the fine trigonometric interpolant at the coarse points
 //! ([`crate::spectral::resample`]). Every level runs with `time.output_every = t_end`
 //! (only the final state is used).
+//!
+//! Output of `mfres order`: the table on stdout, `order.csv` (one row per variant,
+//! level and quantity), `order_config.json` (the base configuration) and one log-log
+//! plot `order_{quantity}.svg` of error against resolution per quantity, one series
+//! per variant ([`crate::plot`]).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -44,6 +49,7 @@ use crate::io::{self, OutputDir};
 use crate::measure::grid::Grid;
 use crate::model::exact::{gaussian_density_2d, LinearGaussian};
 use crate::model::Activation;
+use crate::plot::{self, LineChart, Series};
 use crate::run::{Observer, Problem, Row};
 use crate::spectral;
 use crate::time::Tableau;
@@ -644,6 +650,40 @@ pub fn write_csv(path: &Path, study: &Study, results: &[VariantResult]) -> Resul
     std::fs::write(path, text).map_err(|e| Error::output(path, e))
 }
 
+/// One log-log SVG per quantity, `order_{quantity}.svg`: the error of every variant
+/// against the resolution (N, dt or S). Quantities never measured are skipped.
+/// Returns the files written.
+pub fn write_plots(dir: &OutputDir, study: &Study, results: &[VariantResult]) -> Result<Vec<String>> {
+    let x_label = match study.vary {
+        Vary::Cells => "cells per coordinate N",
+        Vary::Dt => "time step dt",
+        Vary::Depth => "depth slices S",
+    };
+    let mut written = Vec::new();
+    for (q, name) in QUANTITIES.iter().enumerate() {
+        let mut chart = LineChart::new(format!("error of {name} against {}", study.vary.name()), x_label, format!("|{name} − reference|"))
+            .log_x(true)
+            .log_y(true);
+        let mut any = false;
+        for r in results {
+            let points: Vec<(f64, f64)> = r
+                .levels
+                .iter()
+                .filter(|l| l.errors[q].is_finite() && l.errors[q] > 0.0)
+                .map(|l| (l.resolution, l.errors[q]))
+                .collect();
+            any |= !points.is_empty();
+            chart = chart.series(Series::new(r.variant.label(), points).with_markers());
+        }
+        if any {
+            let file = format!("order_{name}.svg");
+            plot::line_chart(&dir.file(&file), &chart)?;
+            written.push(file);
+        }
+    }
+    Ok(written)
+}
+
 /// Files `mfres order` writes (for `--force`).
 pub const ORDER_FILES: &[&str] = &["order.csv", "order_*"];
 
@@ -672,6 +712,7 @@ pub fn command(config: Config, args: &OrderArgs, out: &Path, force: bool) -> Res
     print!("{}", format_table(&study, &results));
     write_csv(&dir.file("order.csv"), &study, &results)?;
     io::write_json(&dir.file("order_config.json"), &study.base)?;
-    println!("results in {}/", dir.path.display());
+    let plots = write_plots(&dir, &study, &results)?;
+    println!("results in {}/ (order.csv, order_config.json, {} plots order_*.svg)", dir.path.display(), plots.len());
     Ok(())
 }
