@@ -133,3 +133,45 @@ impl Stepper {
         Ok(infos)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// |R(iy)| of a tableau from its stages applied to y' = λy (complex arithmetic).
+    fn amplification(t: &Tableau, y: f64) -> f64 {
+        let z = (0.0, y);
+        let mul = |a: (f64, f64), b: (f64, f64)| (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0);
+        let mut k: Vec<(f64, f64)> = Vec::new();
+        for s in 0..t.stages() {
+            let mut st = (1.0, 0.0);
+            for (j, &a) in t.a[s].iter().enumerate() {
+                st = (st.0 + a * k[j].0, st.1 + a * k[j].1);
+            }
+            k.push(mul(z, st));
+        }
+        let mut r = (1.0, 0.0);
+        for (s, &b) in t.b.iter().enumerate() {
+            r = (r.0 + b * k[s].0, r.1 + b * k[s].1);
+        }
+        (r.0 * r.0 + r.1 * r.1).sqrt()
+    }
+
+    #[test]
+    fn imaginary_stability_bounds_hold_and_are_sharp_to_one_percent() {
+        for t in ALL {
+            let b = t.imaginary_stability;
+            if b == 0.0 {
+                // Forward Euler: |1 + iy| > 1 for every y ≠ 0.
+                assert!(amplification(&t, 1e-3) > 1.0);
+                continue;
+            }
+            for i in 1..=100 {
+                let y = b * i as f64 / 100.0;
+                assert!(amplification(&t, y) <= 1.0 + 1e-14, "{}: |R(i{y})| > 1", t.name);
+            }
+            assert!(amplification(&t, 1.01 * b) > 1.0, "{}: bound {b} not sharp", t.name);
+        }
+    }
+}
+
