@@ -33,7 +33,8 @@
 //! SSP-RK(4,3), none for forward Euler).
 //!
 //! FFT plans, per-direction work lines and FFT scratch are built once; an evaluation
-//! allocates nothing. Lines are transformed in parallel in fixed groups, each with its
+//! allocates nothing. D is a real operator, so two real lines share one complex
+//! transform (`D(f + ig) = Df + i Dg`), which halves the FFT work. Lines are transformed in parallel in fixed groups, each with its
 //! own scratch, and the directions are summed in order, so results do not depend on
 //! the number of threads.
 
@@ -120,7 +121,7 @@ pub struct SpectralTransport {
     multiplier: Vec<Complex<f64>>,
     /// max_m |κ_m| σ_m.
     kappa_max: f64,
-    /// One line-major work array per direction (len complex values).
+    /// One work array per direction: pairs of lines packed as re + i·im.
     work: Vec<Vec<Complex<f64>>>,
     /// FFT scratch, one per task of a direction's line groups.
     scratch: Vec<Vec<Complex<f64>>>,
@@ -151,8 +152,9 @@ impl SpectralTransport {
                 None => Complex::new(0.0, 0.0),
             })
             .collect();
-        let lines = grid.len() / n;
-        let tasks = lines.div_ceil(LINE_CHUNK);
+        // Lines are transformed in pairs (see `divergence`).
+        let pairs = (grid.len() / n).div_ceil(2);
+        let tasks = pairs.div_ceil(LINE_CHUNK);
         let scratch_len = forward.get_inplace_scratch_len().max(inverse.get_inplace_scratch_len());
         SpectralTransport {
             k: grid.k,
@@ -161,7 +163,7 @@ impl SpectralTransport {
             inverse,
             multiplier,
             kappa_max,
-            work: (0..grid.k).map(|_| vec![Complex::new(0.0, 0.0); grid.len()]).collect(),
+            work: (0..grid.k).map(|_| vec![Complex::new(0.0, 0.0); pairs * n]).collect(),
             scratch: (0..tasks).map(|_| vec![Complex::new(0.0, 0.0); scratch_len]).collect(),
         }
     }
@@ -182,36 +184,52 @@ impl SpectralTransport {
             let stride = grid.stride(j);
             let v = &vel[j];
             let (fwd, inv, mult) = (&self.forward, &self.inverse, &self.multiplier);
-            // Line l = (o, s) holds cells o·N·stride + i·stride + s, i = 0..N.
+            // Line l = (o, s) holds cells o·N·stride + i·stride + s, i = 0..N. D is a
+            // real operator, so two real lines go through one complex transform:
+            // D(f + i g) = Df + i Dg. Work line t holds lines 2t (re) and 2t + 1 (im).
+            let lines_total = grid.len() / n;
             let vmax = self.work[j]
                 .par_chunks_mut(n * LINE_CHUNK)
                 .zip(self.scratch.par_iter_mut())
                 .enumerate()
-                .map(|(t, (lines, scratch))| {
+                .map(|(t, (pairs, scratch))| {
                     let mut vmax = 0.0f64;
-                    for (li, line) in lines.chunks_mut(n).enumerate() {
-                        let l = t * LINE_CHUNK + li;
-                        let (o, s) = (l / stride, l % stride);
-                        let base = o * n * stride + s;
-                        for (i, z) in line.iter_mut().enumerate() {
-                            let c = base + i * stride;
-                            vmax = vmax.max(v[c].abs());
-                            *z = Complex::new(p[c] * v[c], 0.0);
+                    for (pi, pair) in pairs.chunks_mut(n).enumerate() {
+                        let l0 = 2 * (t * LINE_CHUNK + pi);
+                        for (part, l) in [(0usize, l0), (1, l0 + 1)] {
+                            if l >= lines_total {
+                                for z in pair.iter_mut() {
+                                    z.im = 0.0;
+                                }
+                                continue;
+                            }
+                            let (o, s) = (l / stride, l % stride);
+                            let base = o * n * stride + s;
+                            for (i, z) in pair.iter_mut().enumerate() {
+                                let c = base + i * stride;
+                                vmax = vmax.max(v[c].abs());
+                                let f = p[c] * v[c];
+                                if part == 0 {
+                                    z.re = f;
+                                } else {
+                                    z.im = f;
+                                }
+                            }
                         }
                     }
-                    fwd.process_with_scratch(lines, scratch);
-                    for line in lines.chunks_mut(n) {
-                        for (z, m) in line.iter_mut().zip(mult) {
+                    fwd.process_with_scratch(pairs, scratch);
+                    for pair in pairs.chunks_mut(n) {
+                        for (z, m) in pair.iter_mut().zip(mult) {
                             *z *= m;
                         }
                     }
-                    inv.process_with_scratch(lines, scratch);
+                    inv.process_with_scratch(pairs, scratch);
                     vmax
                 })
                 .reduce(|| 0.0, f64::max);
             cfl_rate += self.kappa_max * vmax;
         }
-        // dp[c] = −Σ_j Re work_j[line_j(c)·N + i_j(c)], directions summed in order.
+        // dp[c] = −Σ_j (line_j(c) of work_j)[i_j(c)], directions summed in order.
         let work = &self.work;
         let k = self.k;
         dp.par_chunks_mut(CELL_CHUNK).enumerate().for_each(|(t, chunk)| {
@@ -222,7 +240,9 @@ impl SpectralTransport {
                     let stride = grid.stride(j);
                     let (o, rest) = (c / (n * stride), c % (n * stride));
                     let (i, s) = (rest / stride, rest % stride);
-                    acc += w[(o * stride + s) * n + i].re;
+                    let l = o * stride + s;
+                    let z = w[(l / 2) * n + i];
+                    acc += if l % 2 == 0 { z.re } else { z.im };
                 }
                 *out = -acc;
             }
