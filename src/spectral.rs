@@ -229,24 +229,29 @@ impl SpectralTransport {
                 .reduce(|| 0.0, f64::max);
             cfl_rate += self.kappa_max * vmax;
         }
-        // dp[c] = −Σ_j (line_j(c) of work_j)[i_j(c)], directions summed in order.
-        let work = &self.work;
-        let k = self.k;
-        dp.par_chunks_mut(CELL_CHUNK).enumerate().for_each(|(t, chunk)| {
-            for (ci, out) in chunk.iter_mut().enumerate() {
-                let c = t * CELL_CHUNK + ci;
-                let mut acc = 0.0;
-                for (j, w) in work.iter().enumerate().take(k) {
-                    let stride = grid.stride(j);
-                    let (o, rest) = (c / (n * stride), c % (n * stride));
-                    let (i, s) = (rest / stride, rest % stride);
-                    let l = o * stride + s;
-                    let z = w[(l / 2) * n + i];
-                    acc += if l % 2 == 0 { z.re } else { z.im };
+        // dp[c] = −Σ_j (line_j(c) of work_j)[i_j(c)], directions added in order. For
+        // direction j the cells c = (o·N + i)·stride + s run contiguously in s, so dp is
+        // walked in rows of `stride` cells, grouped into tasks of about CELL_CHUNK cells.
+        for (j, w) in self.work.iter().enumerate() {
+            let stride = grid.stride(j);
+            let rows_per_task = (CELL_CHUNK / stride).max(1);
+            dp.par_chunks_mut(rows_per_task * stride).enumerate().for_each(|(t, rows)| {
+                for (ri, row) in rows.chunks_mut(stride).enumerate() {
+                    let idx = t * rows_per_task + ri;
+                    let (o, i) = (idx / n, idx % n);
+                    for (sidx, out) in row.iter_mut().enumerate() {
+                        let l = o * stride + sidx;
+                        let z = w[(l / 2) * n + i];
+                        let d = if l % 2 == 0 { z.re } else { z.im };
+                        if j == 0 {
+                            *out = -d;
+                        } else {
+                            *out -= d;
+                        }
+                    }
                 }
-                *out = -acc;
-            }
-        });
+            });
+        }
         TransportRates { outflow: 0.0, cfl_rate }
     }
 }
