@@ -6,18 +6,11 @@
 use mfres::config::Config;
 use mfres::order::{parse_variants, Reference, Study, Vary, VariantResult, QUANTITIES};
 
-/// Six asymmetric, smooth training points (no mirrored pair, so λ_min(G2) > 0 and
-/// the inputs stay within |x| ≤ 1.5 after standardisation: a tanh problem whose
+/// Six asymmetric, smooth training points (`data/smooth6.csv`: no mirrored pair,
+/// so λ_min(G2) > 0, and |x| ≤ 1.5 after standardisation: a tanh problem whose
 /// densities stay resolved on modest grids up to t = 0.2).
 fn smooth_data() -> String {
-    let path = std::env::temp_dir().join(format!("mfres-order-smooth-{}.csv", std::process::id()));
-    let mut text = String::from("x,y\n");
-    for i in 0..6 {
-        let x = -1.1 + 0.43 * i as f64 + 0.02 * (i * i) as f64;
-        text += &format!("{x},{}\n", (2.0 * x).sin() + 0.3 * x * x);
-    }
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+    concat!(env!("CARGO_MANIFEST_DIR"), "/data/smooth6.csv").to_string()
 }
 
 /// tanh, d = 1, no biases (k = 2 for every part), S = 2, t_end = 0.2.
