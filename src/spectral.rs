@@ -180,9 +180,8 @@ impl SpectralTransport {
         assert_eq!(grid.cells, n, "spectral plan built for another grid");
         assert_eq!(p.len(), grid.len());
         let mut cfl_rate = 0.0;
-        for j in 0..self.k {
+        for (j, v) in vel.iter().enumerate().take(self.k) {
             let stride = grid.stride(j);
-            let v = &vel[j];
             let (fwd, inv, mult) = (&self.forward, &self.inverse, &self.multiplier);
             // Line l = (o, s) holds cells o·N·stride + i·stride + s, i = 0..N. D is a
             // real operator, so two real lines go through one complex transform:
@@ -242,7 +241,7 @@ impl SpectralTransport {
                     for (sidx, out) in row.iter_mut().enumerate() {
                         let l = o * stride + sidx;
                         let z = w[(l / 2) * n + i];
-                        let d = if l % 2 == 0 { z.re } else { z.im };
+                        let d = if l.is_multiple_of(2) { z.re } else { z.im };
                         if j == 0 {
                             *out = -d;
                         } else {
