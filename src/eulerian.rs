@@ -117,20 +117,23 @@ impl Part {
         }
     }
 
-    /// Fields at the faces, and with the Laplacian (for the KL rate) at the centres.
-    fn eval_fields(&mut self, field: &PotentialField) {
+    /// Fields at the faces, and with the Laplacian (for the KL rate) at the centres,
+    /// where the forward pass has tabulated the activations (the centres are the
+    /// atoms of part `part`).
+    fn eval_fields(&mut self, field: &PotentialField, forward: &Forward, part: usize) {
         let nl = self.red.dims;
-        let eval = |pts: &[f64], vals: &mut [f64], with_laplacian: bool| {
-            let flen = self.block.field_len(with_laplacian);
+        let clen = self.block.field_len(true);
+        self.centre_field.par_chunks_mut(clen * POINT_CHUNK).enumerate().for_each(|(c, vc)| {
+            let first = 3 * c * POINT_CHUNK;
+            field.eval_many(vc.len() / clen, true, vc, |i| &forward.activations(i, part)[first..]);
+        });
+        let flen = self.block.field_len(false);
+        for (pts, vals) in self.face_points.iter().zip(self.face_field.iter_mut()) {
             vals.par_chunks_mut(flen * POINT_CHUNK).zip(pts.par_chunks(nl * POINT_CHUNK)).for_each(|(vc, pc)| {
                 for (out, wb) in vc.chunks_mut(flen).zip(pc.chunks(nl)) {
-                    field.eval(wb, with_laplacian, out);
+                    field.eval(wb, false, out);
                 }
             });
-        };
-        eval(&self.centre_points, &mut self.centre_field, true);
-        for (pts, vals) in self.face_points.iter().zip(self.face_field.iter_mut()) {
-            eval(pts, vals, false);
         }
     }
 
@@ -229,12 +232,21 @@ impl Part {
     }
 
     /// dp/dt for this part, given the potential's coefficients and inputs.
-    pub fn rates(&mut self, recon: Reconstruction, field: &PotentialField, p: &[f64], dp: &mut [f64]) -> PartRates {
+    /// `forward` is the forward pass of the state, `part` this part's index in it.
+    pub fn rates(
+        &mut self,
+        recon: Reconstruction,
+        field: &PotentialField,
+        forward: &Forward,
+        part: usize,
+        p: &[f64],
+        dp: &mut [f64],
+    ) -> PartRates {
         if self.eta == 0.0 {
             dp.fill(0.0);
             return PartRates::default();
         }
-        self.eval_fields(field);
+        self.eval_fields(field, forward, part);
         self.fill_face_velocities();
         let tr = fv::divergence(&self.grid, recon, p, &self.face_velocity, dp, &mut self.scratch);
         let (kinetic, potential_rate, kl_rate) = self.centre_sums(p, dp);
@@ -411,7 +423,7 @@ impl Rhs for GridFlow {
             .enumerate()
             .map(|(i, (part, dp))| {
                 let field = PotentialField { block: part.block, coef: &data[i].0, inputs: &data[i].1 };
-                part.rates(recon, &field, layout.part(y, i), dp)
+                part.rates(recon, &field, &ev.forward, i, layout.part(y, i), dp)
             })
             .collect();
         let inv_s = 1.0 / s as f64;
