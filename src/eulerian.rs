@@ -396,15 +396,7 @@ impl Rhs for GridFlow {
         let s = self.depth();
         let net = &self.network;
         // Potential coefficients and inputs of every part.
-        let data: Vec<(Vec<f64>, Vec<f64>)> = (0..=s)
-            .map(|l| {
-                if l < s {
-                    (net.layer_coefficients(l, &ev.residual, &ev.adjoint), ev.forward.layer_inputs(l))
-                } else {
-                    (net.output_coefficients(&ev.residual), ev.forward.layer_inputs(s))
-                }
-            })
-            .collect();
+        let data: Vec<(Vec<f64>, Vec<f64>)> = (0..=s).map(|l| net.potential_data(l, &ev)).collect();
         let layout = &self.layout;
         let recon = self.recon;
         let (dens, scal) = dy.split_at_mut(layout.scalars);

@@ -234,11 +234,7 @@ impl Rhs for ParticleFlow {
             let (dl, lr) = log_rest.split_at_mut(lay.count(i));
             pos_rest = pr;
             log_rest = lr;
-            let (coef, inputs) = if i < s {
-                (net.layer_coefficients(i, &ev.residual, &ev.adjoint), ev.forward.layer_inputs(i))
-            } else {
-                (net.output_coefficients(&ev.residual), ev.forward.layer_inputs(s))
-            };
+            let (coef, inputs) = net.potential_data(i, &ev);
             let block = self.block(i);
             let field = PotentialField { block, coef: &coef, inputs: &inputs };
             let (eta, h) = if i < s { (net.eta_rho, self.cell_width[0]) } else { (net.eta_nu, self.cell_width[1]) };

@@ -1,7 +1,8 @@
 //! The linear-activation flow against its exact Gaussian closure (model section 7).
 
+mod common;
+
 use mfres::config::Config;
-use mfres::model::exact::LinearGaussian;
 use mfres::run::{Collect, Problem};
 
 fn linear_config(cells: usize, scheme: &str) -> Config {
@@ -39,17 +40,7 @@ fn errors(cells: usize, scheme: &str) -> Errors {
     let mut p = Problem::from_config(cfg.clone()).unwrap();
     let mut rows = Collect::default();
     p.run(&mut rows).unwrap().into_result().unwrap();
-    let exact = LinearGaussian {
-        x: p.data.x_train.clone(),
-        y: p.data.y_train.clone(),
-        depth: cfg.grid.depth,
-        alpha: cfg.model.alpha,
-        beta: cfg.model.beta,
-        eta_rho: cfg.model.eta_rho,
-        eta_nu: cfg.model.eta_nu,
-        std_rho: cfg.model.init_std_rho,
-        std_nu: cfg.model.init_std_nu,
-    };
+    let exact = common::linear_gaussian(&cfg, &p.data);
     let st = exact.solve(cfg.time.t_end, 20_000);
     let obs = exact.observe(&st);
     let last = rows.rows.last().unwrap();

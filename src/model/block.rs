@@ -212,39 +212,12 @@ impl PotentialField<'_> {
     }
 
     fn eval_many_dyn<'a>(&self, count: usize, with_laplacian: bool, out: &mut [f64], activations: impl Fn(usize) -> &'a [f64]) {
-        let b = &self.block;
-        let lay = FieldLayout::new(b);
-        let (lin, d) = (b.lin, b.d);
-        let flen = lay.len(with_laplacian);
-        out[..count * flen].fill(0.0);
-        for i in 0..self.n() {
-            let z = &self.inputs[i * d..(i + 1) * d];
-            let c = &self.coef[i * lin..(i + 1) * lin];
-            let zz: f64 = z.iter().map(|v| v * v).sum::<f64>() + if b.bias { 1.0 } else { 0.0 };
-            let acts = &activations(i)[..3 * count];
-            for (a, o) in acts.chunks_exact(3).zip(out.chunks_exact_mut(flen)) {
-                let (s0, s1) = (a[0], a[1]);
-                for m in 0..lin {
-                    o[lay.g() + m] += c[m] * s0;
-                }
-                for j in 0..d {
-                    let zj = s1 * z[j];
-                    for m in 0..lin {
-                        o[lay.h() + j * lin + m] += zj * c[m];
-                    }
-                }
-                if b.bias {
-                    for m in 0..lin {
-                        o[lay.e() + m] += s1 * c[m];
-                    }
-                }
-                if with_laplacian {
-                    let s2zz = a[2] * zz;
-                    for m in 0..lin {
-                        o[lay.lap() + m] += c[m] * s2zz;
-                    }
-                }
-            }
+        let flen = self.block.field_len(with_laplacian);
+        for (m, o) in out[..count * flen].chunks_exact_mut(flen).enumerate() {
+            self.eval_with(with_laplacian, o, |i| {
+                let a = &activations(i)[3 * m..3 * m + 3];
+                (a[0], a[1], a[2])
+            });
         }
     }
 

@@ -239,6 +239,14 @@ impl Network {
         c
     }
 
+    /// Coefficients and inputs of the potential of part `part` (a layer l < S, or
+    /// the output measure for l = S) at an evaluated state.
+    pub fn potential_data(&self, part: usize, ev: &Evaluation) -> (Vec<f64>, Vec<f64>) {
+        let s = self.depth;
+        let coef = if part < s { self.layer_coefficients(part, &ev.residual, &ev.adjoint) } else { self.output_coefficients(&ev.residual) };
+        (coef, ev.forward.layer_inputs(part.min(s)))
+    }
+
     /// Coefficients c_i = (β/n) r_i of the potential Φ_ν.
     pub fn output_coefficients(&self, residual: &[f64]) -> Vec<f64> {
         let n = residual.len() as f64;
