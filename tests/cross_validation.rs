@@ -28,8 +28,9 @@ fn grid_and_particles_agree_and_discrepancies_shrink_with_width() {
         assert!((grid - mean).abs() <= 4.0 * se + 1e-3 * grid, "t = {t}: grid {grid} vs particles {mean} ± {se}");
     }
     // 16x the width: an M^(-1/2) discrepancy falls 4x; require at least 2x for the
-    // loss, the predictions, the Gram matrix and the densities.
-    for name in ["loss_end", "f_max", "gram", "density"] {
+    // loss, the predictions, the KL divergences (by transport), the Gram matrix,
+    // λ_min and the densities. (Observed on this problem: 2.4x to 9x.)
+    for name in ["loss_end", "f_max", "kl_rho", "kl_nu", "gram", "lambda_min", "density"] {
         let o = OBSERVABLES.iter().position(|n| *n == name).unwrap();
         assert!(large.mean[o] * 2.0 < small.mean[o], "{name}: {} at M = 64, {} at M = 1024", small.mean[o], large.mean[o]);
     }
