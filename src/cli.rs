@@ -197,6 +197,7 @@ fn print_table<D: Solved>(problem: &D, report: &RunReport, dir: &str) {
         ("λ_min(G) / λ_min(G2)", format!("{:.4e} / {:.4e}", l.lambda_min_g, l.lambda_min_g2)),
         ("λ_max(G)", format!("{:.4e}", l.lambda_max_g)),
         ("KL_rho / KL_nu", format!("{:.4e} / {:.4e}", l.kl_rho, l.kl_nu)),
+        ("KL by transport rho / nu", format!("{:.4e} / {:.4e}", l.kl_rho_transport, l.kl_nu_transport)),
         ("W2 path bound rho / nu", format!("{:.4e} / {:.4e}", l.w2_path_rho, l.w2_path_nu)),
         ("outflow rho / nu", format!("{:.2e} / {:.2e}", l.outflow_rho, l.outflow_nu)),
     ];
@@ -228,7 +229,8 @@ pub fn gram(config: Config) -> Result<()> {
 }
 
 /// Files `compare` writes (for `--force`).
-pub const COMPARE_FILES: &[&str] = &["compare.csv", "compare_runs.csv", "compare_loss.csv", "compare.json", "compare.json.tmp"];
+pub const COMPARE_FILES: &[&str] =
+    &["compare.csv", "compare_runs.csv", "compare_loss.csv", "compare.json", "compare_loss.svg", "compare_slopes.svg", "compare.json.tmp"];
 
 /// Parses `--widths 64,256,…`: at least two distinct widths ≥ 1, ascending.
 pub fn parse_widths(text: &str) -> Result<Vec<usize>> {
@@ -266,12 +268,16 @@ pub fn compare(config: Config, widths: &[usize], seeds: usize, seed0: u64, out: 
     };
     let cmp = crate::compare::compare(&config, widths, seeds, seed0, &progress)?;
     write_comparison(&dir, &cmp)?;
+    cmp.plot(&dir.file("compare_loss.svg"), &dir.file("compare_slopes.svg"))?;
     print_comparison(&cmp, &dir.path.display().to_string());
     let failures = cmp.failures();
     if failures.is_empty() {
         Ok(())
     } else {
-        Err(Error::CrossValidation(format!("discrepancies that do not fall with M: {}", failures.join(", "))))
+        Err(Error::CrossValidation(format!(
+            "discrepancies that do not fall with M: {}; a plateau above the Monte Carlo error is a discretisation error (refine grid.cells / grid.cells_nu, or time.cfl)",
+            failures.join("; ")
+        )))
     }
 }
 

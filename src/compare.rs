@@ -6,7 +6,10 @@
 //!
 //! * `loss_end`, `loss_mid`: |L_grid − L_particles| at t_end and at the output time nearest t_end/2;
 //! * `f_max`: max_i |f_grid(x_i) − f_particles(x_i)| on the training inputs at t_end;
-//! * `kl_rho`, `kl_nu`: |KL_grid − KL_particles| at t_end;
+//! * `kl_rho`, `kl_nu`: |KL_grid − KL_particles| at t_end, both by transport of the
+//!   log-density (the grid's `kl_*_transport` columns: the particles' estimator is
+//!   Lagrangian too; the grid's cell-mass KL also carries the numerical diffusion
+//!   of filaments, a first-order error, see docs/numerics.md);
 //! * `gram`: ‖G_grid − G_particles‖₂ (spectral norm) at t_end;
 //! * `lambda_min`: |λ_min(G_grid) − λ_min(G_particles)| at t_end;
 //! * `density`: the L1 distance between the one-dimensional marginals of every
@@ -29,6 +32,7 @@ use crate::error::Result;
 use crate::eulerian::GridFlow;
 use crate::measure::grid::Grid;
 use crate::particles::{ParticleProblem, ParticleSpec};
+use crate::plot::{self, LineChart, Series};
 use crate::run::{Collect, GramReport, Problem, Row};
 
 /// The observables compared, in column order.
@@ -142,8 +146,8 @@ fn discrepancies(grid: &Solution, p: &Solution) -> [f64; 8] {
         (gl.loss - pl.loss).abs(),
         (mid(&grid.rows) - mid(&p.rows)).abs(),
         f_max,
-        (gl.kl_rho - pl.kl_rho).abs(),
-        (gl.kl_nu - pl.kl_nu).abs(),
+        (gl.kl_rho_transport - pl.kl_rho_transport).abs(),
+        (gl.kl_nu_transport - pl.kl_nu_transport).abs(),
         spectral_norm(&dg, n),
         (lmin(&grid.gram) - lmin(&p.gram)).abs(),
         l1 / count.max(1) as f64,
@@ -198,17 +202,53 @@ impl Comparison {
             .collect()
     }
 
-    /// Observables whose discrepancy does not fall with M.
+    /// Observables whose discrepancy does not fall with M, each with its value and
+    /// standard error at the largest width: a plateau far above the standard error
+    /// is a systematic difference (a discretisation error of one of the solvers).
     pub fn failures(&self) -> Vec<String> {
+        let last = self.widths.last();
         OBSERVABLES
             .iter()
+            .enumerate()
             .zip(&self.slopes)
-            .filter_map(|(name, s)| match s {
-                Some(v) if *v <= FAIL_SLOPE => None,
-                Some(v) => Some(format!("{name} (slope {v:.2})")),
-                None => Some(format!("{name} (no slope)")),
+            .filter_map(|((o, name), s)| {
+                let at = last.map_or(String::new(), |w| {
+                    format!(", {:.3e} ± {:.1e} (standard error) at M = {}", w.mean[o], w.std[o] / (w.seeds as f64).sqrt(), w.width)
+                });
+                match s {
+                    Some(v) if *v <= FAIL_SLOPE => None,
+                    Some(v) => Some(format!("{name} (slope {v:.2}{at})")),
+                    None => Some(format!("{name} (no slope{at})")),
+                }
             })
             .collect()
+    }
+
+    /// SVG plots: the grid's and the mean particle loss curves, and the mean
+    /// discrepancies against M (log-log) with the M^(-1/2) reference.
+    pub fn plot(&self, loss_path: &std::path::Path, slopes_path: &std::path::Path) -> Result<()> {
+        let mut chart = LineChart::new("training loss: grid and particles (mean over seeds)", "t", "loss").log_y(true);
+        chart = chart.series(Series::new("grid", self.times.iter().copied().zip(self.grid_loss.iter().copied()).collect()));
+        for (s, curve) in self.widths.iter().zip(self.mean_loss_curves()) {
+            chart = chart.series(Series::new(format!("particles M = {}", s.width), self.times.iter().copied().zip(curve).collect()));
+        }
+        plot::line_chart(loss_path, &chart)?;
+        let mut chart = LineChart::new("grid − particle discrepancies (mean over seeds)", "width M", "discrepancy").log_x(true).log_y(true);
+        for (o, name) in OBSERVABLES.iter().enumerate() {
+            let pts = self.widths.iter().map(|s| (s.width as f64, s.mean[o])).collect();
+            let label = match self.slopes[o] {
+                Some(v) => format!("{name} (slope {v:.2})"),
+                None => name.to_string(),
+            };
+            chart = chart.series(Series::new(label, pts).with_markers());
+        }
+        if let (Some(first), Some(last)) = (self.widths.first(), self.widths.last()) {
+            // M^(-1/2) through the first loss_end point, for the eye.
+            let c = first.mean[0] * (first.width as f64).sqrt();
+            let reference = [first.width, last.width].iter().map(|&m| (m as f64, c / (m as f64).sqrt())).collect();
+            chart = chart.series(Series::new("M^(-1/2)", reference));
+        }
+        plot::line_chart(slopes_path, &chart)
     }
 }
 

@@ -2,7 +2,13 @@
 //!
 //! State: the cell masses of the S slices ρ_l and of ν, followed by scalars
 //! integrated with them: the mass that left each part through the box boundary,
-//! and the W2 path bounds A_ρ, A_ν. So `y = [ρ_0 .. ρ_{S-1} | ν | out_0 .. out_S | A_ρ | A_ν]`.
+//! the W2 path bounds A_ρ, A_ν, and the KL divergences by transport K_ρ, K_ν. So
+//! `y = [ρ_0 .. ρ_{S-1} | ν | out_0 .. out_S | A_ρ | A_ν | K_ρ | K_ν]`.
+//!
+//! K integrates `dKL/dt = ∫ρ (η ΔΦ + v·θ/σ0²)` (the log-density carried along the
+//! flow, −∇·v = ηΔΦ, against the Gaussian reference): an integral of smooth functions
+//! against ρ, so it converges like the loss, while the cell-mass KL Σ p log(p/q)
+//! also sees the numerical diffusion of the filaments the flow draws out.
 //!
 //! One right-hand side evaluation:
 //! 1. moments of every part → [`Atoms`], forward pass, residuals, exact adjoint;
@@ -80,6 +86,8 @@ pub struct Part {
     transport: Transport,
     /// u-coordinates of every u-cell index q (nq × L).
     u_cells: Vec<f64>,
+    /// Standard deviation σ0 of the reference N(0, σ0² I) of the KL divergence.
+    pub reference_std: f64,
 }
 
 /// Rates one part reports from one evaluation.
@@ -91,6 +99,8 @@ pub struct PartRates {
     pub kinetic: f64,
     /// Σ_c Φ(θ_c) dp_c/dt.
     pub potential_rate: f64,
+    /// dKL/dt = ∫ρ (η ΔΦ + v·θ/σ0²) by midpoint quadrature.
+    pub kl_rate: f64,
 }
 
 impl Part {
@@ -143,10 +153,11 @@ impl Part {
         Part {
             face_velocity,
             transport,
-            centre_field: vec![0.0; red.len() * flen],
+            centre_field: vec![0.0; red.len() * block.field_len(true)],
             face_points,
             face_field,
             u_cells,
+            reference_std: 1.0,
             red,
             centre_points,
             grid,
@@ -155,19 +166,23 @@ impl Part {
         }
     }
 
-    fn eval_fields(&mut self, field: &PotentialField) {
-        let flen = self.block.field_len(false);
+    /// Fields at the faces, and with the Laplacian (for the KL rate) at the centres,
+    /// where the forward pass has tabulated the activations (the centres are the
+    /// atoms of part `part`).
+    fn eval_fields(&mut self, field: &PotentialField, forward: &Forward, part: usize) {
         let nl = self.red.dims;
-        let eval = |pts: &[f64], vals: &mut [f64]| {
+        let clen = self.block.field_len(true);
+        self.centre_field.par_chunks_mut(clen * POINT_CHUNK).enumerate().for_each(|(c, vc)| {
+            let first = 3 * c * POINT_CHUNK;
+            field.eval_many(vc.len() / clen, true, vc, |i| &forward.activations(i, part)[first..]);
+        });
+        let flen = self.block.field_len(false);
+        for (pts, vals) in self.face_points.iter().zip(self.face_field.iter_mut()) {
             vals.par_chunks_mut(flen * POINT_CHUNK).zip(pts.par_chunks(nl * POINT_CHUNK)).for_each(|(vc, pc)| {
                 for (out, wb) in vc.chunks_mut(flen).zip(pc.chunks(nl)) {
                     field.eval(wb, false, out);
                 }
             });
-        };
-        eval(&self.centre_points, &mut self.centre_field);
-        for (pts, vals) in self.face_points.iter().zip(self.face_field.iter_mut()) {
-            eval(pts, vals);
         }
     }
 
@@ -177,6 +192,7 @@ impl Part {
         let (n, lin) = (g.cells, self.block.lin);
         let lay = FieldLayout::new(&self.block);
         let flen = self.block.field_len(false);
+        let clen = self.block.field_len(true);
         let red_len = self.red.len();
         let eta = self.eta;
         let centre_field = &self.centre_field;
@@ -190,7 +206,7 @@ impl Part {
                 // fastest part of the cell index.
                 for row in vel.chunks_mut(stride) {
                     for (s, v) in row.iter_mut().enumerate() {
-                        *v = -eta * centre_field[(s % red_len) * flen + lay.g() + j];
+                        *v = -eta * centre_field[(s % red_len) * clen + lay.g() + j];
                     }
                 }
             } else {
@@ -215,10 +231,59 @@ impl Part {
         });
     }
 
-    /// Velocities at the cell centres from the centre field: v_{u_j} = −η g_j(w, b),
+    /// Cell-centre sums: Σ_c |v(θ_c)|² p_c, Σ_c Φ(θ_c) dp_c, and the KL rate
+    /// Σ_c p_c (η ΔΦ(θ_c) + v(θ_c)·θ_c/σ0²) against the reference N(0, σ0² I).
+    fn centre_sums(&self, p: &[f64], dp: &[f64]) -> (f64, f64, f64) {
+        let lin = self.block.lin;
+        let d = self.block.d;
+        let lay = FieldLayout::new(&self.block);
+        let flen = self.block.field_len(true);
+        let red_len = self.red.len();
+        let nl = self.red.dims;
+        let inv_s2 = 1.0 / (self.reference_std * self.reference_std);
+        let eta = self.eta;
+        let mut kinetic = 0.0;
+        let mut prate = 0.0;
+        let mut kl_rate = 0.0;
+        for (q, u) in self.u_cells.chunks(lin.max(1)).enumerate() {
+            for r in 0..red_len {
+                let fld = &self.centre_field[r * flen..(r + 1) * flen];
+                let wb = &self.centre_points[r * nl..(r + 1) * nl];
+                let c = q * red_len + r;
+                let mut v2 = 0.0;
+                let mut phi = 0.0;
+                let mut lap = 0.0;
+                // v·θ with v = −η ∇Φ, accumulated as ∇Φ·θ.
+                let mut grad_theta = 0.0;
+                for m in 0..lin {
+                    let g = fld[lay.g() + m];
+                    v2 += g * g;
+                    phi += u[m] * g;
+                    lap += u[m] * fld[lay.lap() + m];
+                    grad_theta += g * u[m];
+                }
+                for j in 0..d {
+                    let hu: f64 = (0..lin).map(|m| fld[lay.h() + j * lin + m] * u[m]).sum();
+                    v2 += hu * hu;
+                    grad_theta += hu * wb[j];
+                }
+                if self.block.bias {
+                    let eu: f64 = (0..lin).map(|m| fld[lay.e() + m] * u[m]).sum();
+                    v2 += eu * eu;
+                    grad_theta += eu * wb[d];
+                }
+                kinetic += v2 * p[c];
+                prate += phi * dp[c];
+                kl_rate += eta * (lap - grad_theta * inv_s2) * p[c];
+            }
+        }
+        (eta * eta * kinetic, prate, kl_rate)
+    }
+
+    /// Velocities at the cell centres from the centre field (stored with the
+    /// Laplacian, `field_len(true)` per point): v_{u_j} = −η g_j(w, b),
     /// v_{w_j} = −η Σ_m H_{jm}(w, b) u_m, v_b = −η e(w, b)·u.
     fn fill_centre_velocities(
-        grid: &Grid,
         block: &Block,
         eta: f64,
         red_len: usize,
@@ -228,7 +293,7 @@ impl Part {
     ) {
         let lin = block.lin;
         let lay = FieldLayout::new(block);
-        let flen = block.field_len(false);
+        let clen = block.field_len(true);
         velocity.par_iter_mut().enumerate().for_each(|(j, vel)| {
             let off = if j < lin {
                 lay.g() + j
@@ -240,75 +305,40 @@ impl Part {
             for (q, row) in vel.chunks_mut(red_len).enumerate() {
                 let u = &u_cells[q * lin..(q + 1) * lin];
                 for (r, v) in row.iter_mut().enumerate() {
-                    let f = &centre_field[r * flen..(r + 1) * flen];
+                    let f = &centre_field[r * clen..(r + 1) * clen];
                     *v = if j < lin { -eta * f[off] } else { -eta * (0..lin).map(|m| f[off + m] * u[m]).sum::<f64>() };
                 }
             }
         });
-        debug_assert_eq!(velocity.first().map(|v| v.len()), Some(grid.len()));
-    }
-
-    /// Σ_c |v(θ_c)|² p_c and Σ_c Φ(θ_c) dp_c with the cell-centre fields.
-    fn centre_sums(&self, p: &[f64], dp: &[f64]) -> (f64, f64) {
-        let lin = self.block.lin;
-        let d = self.block.d;
-        let lay = FieldLayout::new(&self.block);
-        let flen = self.block.field_len(false);
-        let red_len = self.red.len();
-        let mut kinetic = 0.0;
-        let mut prate = 0.0;
-        for (q, u) in self.u_cells.chunks(lin.max(1)).enumerate() {
-            for r in 0..red_len {
-                let fld = &self.centre_field[r * flen..(r + 1) * flen];
-                let c = q * red_len + r;
-                let mut v2 = 0.0;
-                let mut phi = 0.0;
-                for m in 0..lin {
-                    v2 += fld[lay.g() + m] * fld[lay.g() + m];
-                    phi += u[m] * fld[lay.g() + m];
-                }
-                for j in 0..d {
-                    let hu: f64 = (0..lin).map(|m| fld[lay.h() + j * lin + m] * u[m]).sum();
-                    v2 += hu * hu;
-                }
-                if self.block.bias {
-                    let eu: f64 = (0..lin).map(|m| fld[lay.e() + m] * u[m]).sum();
-                    v2 += eu * eu;
-                }
-                kinetic += v2 * p[c];
-                prate += phi * dp[c];
-            }
-        }
-        (self.eta * self.eta * kinetic, prate)
     }
 
     /// dp/dt for this part, given the potential's coefficients and inputs.
-    pub fn rates(&mut self, field: &PotentialField, p: &[f64], dp: &mut [f64]) -> PartRates {
+    /// `forward` is the forward pass of the state, `part` this part's index in it.
+    pub fn rates(
+        &mut self,
+        field: &PotentialField,
+        forward: &Forward,
+        part: usize,
+        p: &[f64],
+        dp: &mut [f64],
+    ) -> PartRates {
         if self.eta == 0.0 {
             dp.fill(0.0);
             return PartRates::default();
         }
-        self.eval_fields(field);
+        self.eval_fields(field, forward, part);
         if matches!(self.transport, Transport::Fv { .. }) {
             self.fill_face_velocities();
         }
         let tr: TransportRates = match &mut self.transport {
             Transport::Fv { recon, scratch } => fv::divergence(&self.grid, *recon, p, &self.face_velocity, dp, scratch),
             Transport::Spectral { plan, velocity } => {
-                Self::fill_centre_velocities(
-                    &self.grid,
-                    &self.block,
-                    self.eta,
-                    self.red.len(),
-                    &self.centre_field,
-                    &self.u_cells,
-                    velocity,
-                );
+                Self::fill_centre_velocities(&self.block, self.eta, self.red.len(), &self.centre_field, &self.u_cells, velocity);
                 plan.divergence(&self.grid, p, velocity, dp)
             }
         };
-        let (kinetic, potential_rate) = self.centre_sums(p, dp);
-        PartRates { outflow: tr.outflow, cfl_rate: tr.cfl_rate, kinetic, potential_rate }
+        let (kinetic, potential_rate, kl_rate) = self.centre_sums(p, dp);
+        PartRates { outflow: tr.outflow, cfl_rate: tr.cfl_rate, kinetic, potential_rate, kl_rate }
     }
 
     /// Face velocities of the last evaluation (direction j; finite volumes only).
@@ -346,8 +376,15 @@ impl StateLayout {
     pub fn path_nu(&self) -> usize {
         self.scalars + self.parts() + 1
     }
-    pub fn len(&self) -> usize {
+    /// ∫ dKL_ρ/dt and ∫ dKL_ν/dt: the KL divergences by transport of the log-density.
+    pub fn kl_transport_rho(&self) -> usize {
         self.scalars + self.parts() + 2
+    }
+    pub fn kl_transport_nu(&self) -> usize {
+        self.scalars + self.parts() + 3
+    }
+    pub fn len(&self) -> usize {
+        self.scalars + self.parts() + 4
     }
     pub fn is_empty(&self) -> bool {
         false
@@ -374,8 +411,7 @@ pub struct GridFlow {
 impl GridFlow {
     pub fn new(network: Network, scheme: Scheme, rho_grid: Grid, nu_grid: Grid, x: Vec<f64>, y: Vec<f64>) -> Self {
         let s = network.depth;
-        let mut parts: Vec<Part> =
-            (0..s).map(|_| Part::new(rho_grid.clone(), network.residual, network.eta_rho, scheme)).collect();
+        let mut parts: Vec<Part> = (0..s).map(|_| Part::new(rho_grid.clone(), network.residual, network.eta_rho, scheme)).collect();
         parts.push(Part::new(nu_grid, network.output, network.eta_nu, scheme));
         let mut off = 0;
         let mut part_offsets = Vec::new();
@@ -392,6 +428,14 @@ impl GridFlow {
 
     pub fn depth(&self) -> usize {
         self.network.depth
+    }
+
+    /// Standard deviations of the KL reference measures N(0, σ² I) of ρ and ν.
+    pub fn set_reference_std(&mut self, std_rho: f64, std_nu: f64) {
+        let s = self.depth();
+        for (i, p) in self.parts.iter_mut().enumerate() {
+            p.reference_std = if i < s { std_rho } else { std_nu };
+        }
     }
 
     /// Initial state: Gaussian cell masses (point masses for the spectral scheme),
@@ -449,17 +493,10 @@ impl Rhs for GridFlow {
         let s = self.depth();
         let net = &self.network;
         // Potential coefficients and inputs of every part.
-        let data: Vec<(Vec<f64>, Vec<f64>)> = (0..=s)
-            .map(|l| {
-                if l < s {
-                    (net.layer_coefficients(l, &ev.residual, &ev.adjoint), ev.forward.layer_inputs(l))
-                } else {
-                    (net.output_coefficients(&ev.residual), ev.forward.layer_inputs(s))
-                }
-            })
-            .collect();
+        let data: Vec<(Vec<f64>, Vec<f64>)> = (0..=s).map(|l| net.potential_data(l, &ev)).collect();
         let layout = &self.layout;
         let (dens, scal) = dy.split_at_mut(layout.scalars);
+        scal[s + 3] = 0.0;
         let mut chunks: Vec<&mut [f64]> = Vec::with_capacity(s + 1);
         let mut rest = dens;
         for &len in &layout.part_lens {
@@ -474,7 +511,7 @@ impl Rhs for GridFlow {
             .enumerate()
             .map(|(i, (part, dp))| {
                 let field = PotentialField { block: part.block, coef: &data[i].0, inputs: &data[i].1 };
-                part.rates(&field, layout.part(y, i), dp)
+                part.rates(&field, &ev.forward, i, layout.part(y, i), dp)
             })
             .collect();
         let inv_s = 1.0 / s as f64;
@@ -485,9 +522,11 @@ impl Rhs for GridFlow {
             if i < s {
                 info.kinetic_rho += r.kinetic * inv_s;
                 info.loss_rate += r.potential_rate * inv_s;
+                scal[s + 3] += r.kl_rate * inv_s;
             } else {
                 info.kinetic_nu = r.kinetic;
                 info.loss_rate += r.potential_rate;
+                scal[s + 4] = r.kl_rate;
             }
         }
         scal[s + 1] = info.kinetic_rho.sqrt();

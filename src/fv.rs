@@ -105,26 +105,33 @@ pub struct TransportScratch {
 struct DirectionScratch {
     out: Vec<f64>,
     rate: Vec<f64>,
-    slope_prev: Vec<f64>,
-    slope_cur: Vec<f64>,
-    flux_prev: Vec<f64>,
-    zeros: Vec<f64>,
+}
+
+/// Columns per task in a direction of stride > 1: a fixed partition, so the
+/// outflow sum does not depend on the number of threads.
+const COLUMN_BLOCK: usize = 128;
+
+/// The row segments one (pencil, column block) task writes: n rows of its columns.
+#[derive(Default)]
+struct ColumnTask<'a> {
+    out: Vec<&'a mut [f64]>,
+    rate: Vec<&'a mut [f64]>,
+}
+
+/// Columns c0..c0+bw of one pencil: cells `p` (n rows of `stride`) and faces `vel`
+/// (n+1 rows of `stride`).
+struct Pencil<'a> {
+    p: &'a [f64],
+    vel: &'a [f64],
+    stride: usize,
+    c0: usize,
+    bw: usize,
 }
 
 impl TransportScratch {
     pub fn new(grid: &Grid) -> Self {
         let dirs = (0..grid.k)
-            .map(|j| {
-                let stride = grid.stride(j);
-                DirectionScratch {
-                    out: vec![0.0; grid.len()],
-                    rate: vec![0.0; grid.len()],
-                    slope_prev: vec![0.0; stride],
-                    slope_cur: vec![0.0; stride],
-                    flux_prev: vec![0.0; stride],
-                    zeros: vec![0.0; stride],
-                }
-            })
+            .map(|_| DirectionScratch { out: vec![0.0; grid.len()], rate: vec![0.0; grid.len()] })
             .collect();
         TransportScratch { dirs }
     }
@@ -164,8 +171,7 @@ pub fn divergence(
             let vel = &face_velocity[j];
             ds.out.fill(0.0);
             ds.rate.fill(0.0);
-            let DirectionScratch { out: dout, rate: drate, slope_prev, slope_cur, flux_prev, zeros } = ds;
-            let mut rb = RowBuffers { slope_prev, slope_cur, flux_prev, zeros };
+            let DirectionScratch { out: dout, rate: drate } = ds;
             if stride == 1 {
                 // Contiguous lines: split them over threads in fixed chunks.
                 const LINES: usize = 64;
@@ -186,15 +192,31 @@ pub fn divergence(
                     .collect();
                 return outs.iter().sum::<f64>();
             }
-            let mut outflow = 0.0;
-            for o in 0..outer {
-                let base = o * n * stride;
-                let fbase = o * (n + 1) * stride;
-                let cells = base..base + n * stride;
-                let faces = &vel[fbase..fbase + (n + 1) * stride];
-                outflow += rows(recon, &p[cells.clone()], faces, &mut dout[cells.clone()], &mut drate[cells], n, stride, inv_h, &mut rb);
+            // Rows of `stride` independent lines: split the columns into fixed blocks,
+            // one task per (pencil, block), each writing its own row segments.
+            let blocks = stride.div_ceil(COLUMN_BLOCK);
+            let mut tasks: Vec<ColumnTask> = (0..outer * blocks).map(|_| ColumnTask::default()).collect();
+            for (r, (orow, rrow)) in dout.chunks_mut(stride).zip(drate.chunks_mut(stride)).enumerate() {
+                let o = r / n;
+                for (b, (oseg, rseg)) in orow.chunks_mut(COLUMN_BLOCK).zip(rrow.chunks_mut(COLUMN_BLOCK)).enumerate() {
+                    let t = &mut tasks[o * blocks + b];
+                    t.out.push(oseg);
+                    t.rate.push(rseg);
+                }
             }
-            outflow
+            let outs: Vec<f64> = tasks
+                .into_par_iter()
+                .enumerate()
+                .map(|(ti, mut t)| {
+                    let (o, b) = (ti / blocks, ti % blocks);
+                    let cells = &p[o * n * stride..(o + 1) * n * stride];
+                    let faces = &vel[o * (n + 1) * stride..(o + 1) * (n + 1) * stride];
+                    let c0 = b * COLUMN_BLOCK;
+                    let bw = COLUMN_BLOCK.min(stride - c0);
+                    rows(recon, Pencil { p: cells, vel: faces, stride, c0, bw }, &mut t, n, inv_h)
+                })
+                .collect();
+            outs.iter().sum::<f64>()
         })
         .collect();
     // Sum the directions cell by cell in a fixed order, in fixed chunks.
@@ -272,31 +294,18 @@ fn line(recon: Reconstruction, p: &[f64], vel: &[f64], out: &mut [f64], rate: &m
     outflow
 }
 
-struct RowBuffers<'a> {
-    slope_prev: &'a mut Vec<f64>,
-    slope_cur: &'a mut Vec<f64>,
-    flux_prev: &'a mut Vec<f64>,
-    zeros: &'a Vec<f64>,
-}
-
-/// One pencil of n cells along a direction whose cells are rows of `stride`
-/// independent lines (branch-free inner loops over the row).
-#[allow(clippy::too_many_arguments)]
+/// Columns of one pencil along a direction whose cells are rows of `stride`
+/// independent lines (branch-free inner loops over the row segment). Returns the
+/// outward flux (times h) at both ends.
 #[inline]
-fn rows(
-    recon: Reconstruction,
-    p: &[f64],
-    vel: &[f64],
-    out: &mut [f64],
-    rate: &mut [f64],
-    n: usize,
-    stride: usize,
-    inv_h: f64,
-    rb: &mut RowBuffers,
-) -> f64 {
-    let RowBuffers { slope_prev, slope_cur, flux_prev, zeros } = rb;
+fn rows(recon: Reconstruction, pen: Pencil, task: &mut ColumnTask, n: usize, inv_h: f64) -> f64 {
+    let Pencil { p, vel, stride, c0, bw } = pen;
+    let zeros = [0.0; COLUMN_BLOCK];
+    let mut slope_prev = [0.0; COLUMN_BLOCK];
+    let mut slope_cur = [0.0; COLUMN_BLOCK];
+    let mut flux_prev = [0.0; COLUMN_BLOCK];
     let row = |i: isize| -> &[f64] {
-        if i >= 0 && (i as usize) < n { &p[i as usize * stride..(i as usize + 1) * stride] } else { &zeros[..] }
+        if i >= 0 && (i as usize) < n { &p[i as usize * stride + c0..i as usize * stride + c0 + bw] } else { &zeros[..bw] }
     };
     let mut outflow = 0.0;
     for f in 0..=n {
@@ -304,49 +313,47 @@ fn rows(
         // Slope of cell f, the cell right of face f (zero outside the box).
         {
             let (l, c, r) = (row(fi - 1), row(fi), row(fi + 1));
-            for (((s, &l), &c), &r) in slope_cur.iter_mut().zip(l).zip(c).zip(r) {
+            for (((s, &l), &c), &r) in slope_cur[..bw].iter_mut().zip(l).zip(c).zip(r) {
                 *s = slope_of(recon, l, c, r);
             }
         }
         let left = row(fi - 1);
         let right = row(fi);
-        let vrow = &vel[f * stride..(f + 1) * stride];
+        let vrow = &vel[f * stride + c0..f * stride + c0 + bw];
         if f == 0 {
             for ((((fp, &a), &pr), &sc), rt) in
-                flux_prev.iter_mut().zip(vrow).zip(right).zip(slope_cur.iter()).zip(&mut rate[..stride])
+                flux_prev[..bw].iter_mut().zip(vrow).zip(right).zip(slope_cur.iter()).zip(task.rate[0].iter_mut())
             {
                 *fp = upwind(a, 0.0, pr - 0.5 * sc);
                 outflow -= *fp;
                 *rt -= a.min(0.0);
             }
         } else {
-            let orow = &mut out[(f - 1) * stride..f * stride];
-            for ((((((fp, &a), &pl), &pr), &sp), &sc), o) in flux_prev
+            for ((((((fp, &a), &pl), &pr), &sp), &sc), o) in flux_prev[..bw]
                 .iter_mut()
                 .zip(vrow)
                 .zip(left)
                 .zip(right)
                 .zip(slope_prev.iter())
                 .zip(slope_cur.iter())
-                .zip(orow)
+                .zip(task.out[f - 1].iter_mut())
             {
                 let flux = upwind(a, pl + 0.5 * sp, pr - 0.5 * sc);
                 *o -= (flux - *fp) * inv_h;
                 *fp = flux;
             }
-            let (done, next) = rate.split_at_mut(f * stride);
-            for (rt, &a) in done[(f - 1) * stride..].iter_mut().zip(vrow) {
+            for (rt, &a) in task.rate[f - 1].iter_mut().zip(vrow) {
                 *rt += a.max(0.0);
             }
             if f < n {
-                for (rt, &a) in next[..stride].iter_mut().zip(vrow) {
+                for (rt, &a) in task.rate[f].iter_mut().zip(vrow) {
                     *rt -= a.min(0.0);
                 }
             } else {
-                outflow += flux_prev.iter().sum::<f64>();
+                outflow += flux_prev[..bw].iter().sum::<f64>();
             }
         }
-        std::mem::swap(slope_prev, slope_cur);
+        std::mem::swap(&mut slope_prev, &mut slope_cur);
     }
     outflow
 }

@@ -21,7 +21,7 @@
 
 use rayon::prelude::*;
 
-use crate::model::{Atoms, Block, Evaluation, Network, PotentialField};
+use crate::model::{Atoms, Block, Evaluation, Forward, Network, PotentialField};
 use crate::model::block::{potential_gradient, potential_laplacian};
 use crate::run::StageInfo;
 use crate::time::Rhs;
@@ -152,18 +152,21 @@ impl ParticleFlow {
         self.network.forward(layers, out, x).f
     }
 
-    /// Velocities and log-density rates of the particles of one part.
+    /// Velocities and log-density rates of the particles of part `part`, with the
+    /// activations the forward pass tabulated at these particles.
+    #[allow(clippy::too_many_arguments)]
     fn part_rates(
         block: Block,
         eta: f64,
         h: f64,
         field: &PotentialField,
+        forward: &Forward,
+        part: usize,
         theta: &[f64],
         dtheta: &mut [f64],
         dlog: &mut [f64],
     ) -> PartRates {
         let k = block.k();
-        let lin = block.lin;
         let count = dlog.len();
         if eta == 0.0 || count == 0 {
             dtheta.fill(0.0);
@@ -175,13 +178,15 @@ impl ParticleFlow {
             .par_chunks(k * PARTICLE_CHUNK)
             .zip(dtheta.par_chunks_mut(k * PARTICLE_CHUNK))
             .zip(dlog.par_chunks_mut(PARTICLE_CHUNK))
-            .map(|((th, dth), dl)| {
-                let mut buf = vec![0.0; flen];
+            .enumerate()
+            .map(|(c, ((th, dth), dl))| {
+                let first = 3 * c * PARTICLE_CHUNK;
+                let mut fields = vec![0.0; dl.len() * flen];
+                field.eval_many(dl.len(), true, &mut fields, |i| &forward.activations(i, part)[first..]);
                 let mut grad = vec![0.0; k];
                 let mut acc = PartRates::default();
-                for ((t, v), l) in th.chunks(k).zip(dth.chunks_mut(k)).zip(dl.iter_mut()) {
-                    field.eval(&t[lin..], true, &mut buf);
-                    potential_gradient(&block, t, &buf, &mut grad);
+                for (((t, v), l), buf) in th.chunks(k).zip(dth.chunks_mut(k)).zip(dl.iter_mut()).zip(fields.chunks(flen)) {
+                    potential_gradient(&block, t, buf, &mut grad);
                     let mut v2 = 0.0;
                     let mut speed = 0.0;
                     let mut rate = 0.0;
@@ -191,7 +196,7 @@ impl ParticleFlow {
                         speed += vj.abs();
                         rate += gj * *vj;
                     }
-                    *l = eta * potential_laplacian(&block, t, &buf);
+                    *l = eta * potential_laplacian(&block, t, buf);
                     acc.kinetic += v2;
                     acc.loss_rate += rate;
                     acc.cfl_rate = acc.cfl_rate.max(speed / h);
@@ -229,15 +234,11 @@ impl Rhs for ParticleFlow {
             let (dl, lr) = log_rest.split_at_mut(lay.count(i));
             pos_rest = pr;
             log_rest = lr;
-            let (coef, inputs) = if i < s {
-                (net.layer_coefficients(i, &ev.residual, &ev.adjoint), ev.forward.layer_inputs(i))
-            } else {
-                (net.output_coefficients(&ev.residual), ev.forward.layer_inputs(s))
-            };
+            let (coef, inputs) = net.potential_data(i, &ev);
             let block = self.block(i);
             let field = PotentialField { block, coef: &coef, inputs: &inputs };
             let (eta, h) = if i < s { (net.eta_rho, self.cell_width[0]) } else { (net.eta_nu, self.cell_width[1]) };
-            let r = Self::part_rates(block, eta, h, &field, lay.positions(y, i), dth, dl);
+            let r = Self::part_rates(block, eta, h, &field, &ev.forward, i, lay.positions(y, i), dth, dl);
             info.cfl_rate = info.cfl_rate.max(r.cfl_rate);
             if i < s {
                 info.kinetic_rho += r.kinetic / s as f64;

@@ -138,6 +138,8 @@ impl ParticleProblem {
         row.mass_rho = 1.0;
         row.mass_nu = 1.0;
         row.min_density = min_density;
+        row.kl_rho_transport = row.kl_rho;
+        row.kl_nu_transport = row.kl_nu;
         let lay = &self.flow.layout;
         row.w2_path_rho = state[lay.path_rho()];
         row.w2_path_nu = state[lay.path_nu()];

@@ -59,6 +59,10 @@ pub struct Row {
     /// ∫|v_ρ|²/η_ρ ρ + ∫|v_ν|²/η_ν ν by quadrature (equals `dissipation_gram` exactly).
     pub dissipation_kinetic: f64,
     pub max_abs_f: f64,
+    /// KL divergences by transport of the log-density, ∫_0^t ∫ρ (η ΔΦ + v·θ/σ0²)
+    /// (grid) or the particles' Lagrangian estimate (the same as kl_rho / kl_nu).
+    pub kl_rho_transport: f64,
+    pub kl_nu_transport: f64,
     pub steps: usize,
     /// Largest CFL number seen in the last step.
     pub cfl: Option<f64>,
@@ -288,7 +292,8 @@ impl Problem {
         let network = config.network(&settings);
         let rho_grid = Grid::new(settings.k_rho, g.cells, g.half_width * m.init_std_rho);
         let nu_grid = Grid::new(settings.k_nu, settings.cells_nu, g.half_width * m.init_std_nu);
-        let flow = GridFlow::new(network, settings.scheme, rho_grid, nu_grid, data.x_train.clone(), data.y_train.clone());
+        let mut flow = GridFlow::new(network, settings.scheme, rho_grid, nu_grid, data.x_train.clone(), data.y_train.clone());
+        flow.set_reference_std(m.init_std_rho, m.init_std_nu);
         let initial = flow.initial_state(m.init_std_rho, m.init_std_nu);
         let degeneracy = Degeneracy::detect(&data.x_train, m.d, settings.activation, m.output_bias);
         Problem { config, settings, data, flow, initial, degeneracy }
@@ -346,6 +351,8 @@ impl Problem {
         row.min_density = min_density;
         row.w2_path_rho = state[lay.path_rho()];
         row.w2_path_nu = state[lay.path_nu()];
+        row.kl_rho_transport = state[lay.kl_transport_rho()];
+        row.kl_nu_transport = state[lay.kl_transport_nu()];
         (row, info)
     }
 

@@ -122,3 +122,71 @@ fn an_unstable_run_stops_with_time_and_cause_and_keeps_its_rows() {
     assert_eq!(summary["termination"]["reason"], "unstable");
     fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn particles_write_the_run_files_and_positions_in_any_d() {
+    let out = tmp("particles");
+    let st = mfres().args(["particles", "--width", "40", "--out-width", "30", "--seed", "3"]).args(SMALL).arg("--out").arg(&out).output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let ts = fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    assert!(ts.lines().next().unwrap().contains("kl_nu_transport"));
+    let summary: serde_json::Value = serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["particles"]["width"], 40);
+    assert_eq!(summary["particles"]["out_width"], 30);
+    for (f, rows, cols) in [("particles_layer1_last.npy", 40, 2), ("particles_output_first.npy", 30, 3)] {
+        let bytes = fs::read(out.join(f)).unwrap();
+        let header = String::from_utf8_lossy(&bytes[..128]);
+        assert!(header.contains(&format!("'shape': ({rows}, {cols},")), "{f}: {header}");
+    }
+    // d = 3 from a CSV, beyond the grid solver: the particle solver takes it.
+    let csv = out.join("d3.csv");
+    let mut text = String::from("x1,x2,x3,y\n");
+    for i in 0..12 {
+        let t = i as f64 * 0.5;
+        text += &format!("{},{},{},{}\n", t.cos(), t.sin(), 0.1 * t, (2.0 * t).sin());
+    }
+    fs::write(&csv, text).unwrap();
+    let out3 = tmp("particles-d3");
+    let set = format!("data.source=\"csv:{}\"", csv.display());
+    let st = mfres()
+        .args(["particles", "--width", "16", "--quiet", "--set", &set, "--set", "model.d=3", "--set", "data.n_train=8", "--set", "time.t_end=0.5"])
+        .arg("--out")
+        .arg(&out3)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let bytes = fs::read(out3.join("particles_layer0_first.npy")).unwrap();
+    assert!(String::from_utf8_lossy(&bytes[..128]).contains("'shape': (16, 6,"));
+    expect_exit(&["run", "--set", &set, "--set", "model.d=3"], 2, "model.d");
+    expect_exit(&["particles", "--width", "0"], 2, "--width");
+    fs::remove_dir_all(&out).unwrap();
+    fs::remove_dir_all(&out3).unwrap();
+}
+
+#[test]
+fn compare_writes_its_table_and_files() {
+    let out = tmp("compare");
+    let st = mfres()
+        .args(["compare", "--widths", "16,256", "--seeds", "2", "--quiet"])
+        .args(SMALL)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&st.stdout);
+    assert!(st.status.code() == Some(0) || st.status.code() == Some(4), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(stdout.contains("slope"), "{stdout}");
+    let table = fs::read_to_string(out.join("compare.csv")).unwrap();
+    assert!(table.starts_with("width,seeds,wall_seconds,loss_end_mean"), "{table}");
+    assert_eq!(table.lines().count(), 4, "header, two widths, slopes: {table}");
+    assert_eq!(fs::read_to_string(out.join("compare_runs.csv")).unwrap().lines().count(), 5);
+    for f in ["compare_loss.csv", "compare.json", "compare_loss.svg", "compare_slopes.svg"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let svg = fs::read_to_string(out.join("compare_loss.svg")).unwrap();
+    assert!(svg.contains("particles M = 256") && svg.contains("grid"));
+    expect_exit(&["compare", "--widths", "64"], 2, "--widths");
+    expect_exit(&["compare", "--widths", "64,x"], 2, "--widths");
+    expect_exit(&["compare", "--seeds", "0"], 2, "--seeds");
+    fs::remove_dir_all(&out).unwrap();
+}

@@ -8,22 +8,13 @@ mod common;
 use mfres::config::Config;
 use mfres::lagrangian::{ParticleFlow, ParticleLayout};
 use mfres::model::block::{potential_laplacian, FieldLayout};
-use mfres::model::exact::LinearGaussian;
 use mfres::model::{Activation, Atoms, Block, Network, PotentialField};
 use mfres::particles::{ParticleProblem, ParticleSpec};
 use mfres::run::Collect;
 use mfres::time::Rhs;
 use proptest::prelude::*;
 
-const ACTIVATIONS: [Activation; 7] = [
-    Activation::Tanh,
-    Activation::Sigmoid,
-    Activation::Erf,
-    Activation::Softplus,
-    Activation::Gelu,
-    Activation::Sin,
-    Activation::Linear,
-];
+const ACTIVATIONS: [Activation; 7] = Activation::ALL;
 
 /// A random small finite network: its flow and a state.
 #[derive(Debug, Clone)]
@@ -235,17 +226,7 @@ fn linear_particles_match_the_gaussian_closure_within_monte_carlo_error() {
         loss.push(last.loss);
         kl.push(last.kl_rho + last.kl_nu);
         exact.get_or_insert_with(|| {
-            let lg = LinearGaussian {
-                x: p.data.x_train.clone(),
-                y: p.data.y_train.clone(),
-                depth: cfg.grid.depth,
-                alpha: cfg.model.alpha,
-                beta: cfg.model.beta,
-                eta_rho: cfg.model.eta_rho,
-                eta_nu: cfg.model.eta_nu,
-                std_rho: cfg.model.init_std_rho,
-                std_nu: cfg.model.init_std_nu,
-            };
+            let lg = common::linear_gaussian(&cfg, &p.data);
             let obs = lg.observe(&lg.solve(cfg.time.t_end, 20_000));
             (obs.loss, obs.kl_rho + obs.kl_nu)
         });

@@ -33,12 +33,19 @@ const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 /// (tanh x, 1 − tanh² x). Beyond |x| = 0.625 both come from one `exp`:
 /// with m = 2/(e^{2|x|} + 1) = 1 − |tanh x|, tanh x = ±(1 − m) and
 /// 1 − tanh² x = m (2 − m), which keeps full relative accuracy in the tails
-/// (where 1 − t·t would cancel). Near 0 the library tanh is used.
+/// (where 1 − t·t would cancel). Near 0, tanh x = x + x³ P(x²)/Q(x²), the
+/// rational minimax approximation of Cephes' `tanh` on |x| < 0.625 (relative
+/// error ≈ 2.5e-16), a few times faster than the library call.
 #[inline]
 fn tanh_d1(x: f64) -> (f64, f64) {
+    const P: [f64; 3] = [-9.643_991_794_250_523e-1, -9.928_772_310_019_186e1, -1.614_687_684_417_084_5e3];
+    const Q: [f64; 3] = [1.128_116_784_916_329_3e2, 2.235_488_390_601_004_6e3, 4.844_063_053_251_255e3];
     let ax = x.abs();
     if ax < 0.625 {
-        let t = x.tanh();
+        let s = x * x;
+        let p = (P[0] * s + P[1]) * s + P[2];
+        let q = ((s + Q[0]) * s + Q[1]) * s + Q[2];
+        let t = x + x * s * (p / q);
         (t, 1.0 - t * t)
     } else {
         let m = 2.0 / ((2.0 * ax).exp() + 1.0);
@@ -200,6 +207,12 @@ mod tests {
             // 1 − tanh² x = 1/cosh² x, accurate relative to itself even where it is tiny.
             let exact = 1.0 / (x.cosh() * x.cosh());
             assert!((d - exact).abs() <= 1e-14 * exact, "{x}: {d} vs {exact}");
+        }
+        // The rational approximation on |x| < 0.625, densely, and across the switch.
+        for k in -20_000..=20_000 {
+            let x = k as f64 * (0.63 / 20_000.0);
+            let t = tanh_d1(x).0;
+            assert!((t - x.tanh()).abs() <= 2.0 * f64::EPSILON * x.tanh().abs(), "{x}: {t} vs {}", x.tanh());
         }
     }
 

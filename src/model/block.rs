@@ -109,19 +109,29 @@ impl PotentialField<'_> {
     /// nonlinear point `wb` into `out` (see [`FieldLayout`]).
     pub fn eval(&self, wb: &[f64], with_laplacian: bool, out: &mut [f64]) {
         let b = &self.block;
+        self.eval_with(with_laplacian, out, |i| {
+            let q = b.preactivation(wb, &self.inputs[i * b.d..(i + 1) * b.d]);
+            if with_laplacian {
+                b.activation.value_d2(q)
+            } else {
+                let (s0, s1) = b.activation.value_d1(q);
+                (s0, s1, 0.0)
+            }
+        });
+    }
+
+    /// As [`PotentialField::eval`], with (σ0, σ0', σ0'') at data point i from
+    /// `activations(i)` (e.g. tabulated by the forward pass at this very point).
+    #[inline]
+    pub fn eval_with(&self, with_laplacian: bool, out: &mut [f64], activations: impl Fn(usize) -> (f64, f64, f64)) {
+        let b = &self.block;
         let lay = FieldLayout::new(b);
         let (lin, d) = (b.lin, b.d);
         out[..lay.len(with_laplacian)].fill(0.0);
         for i in 0..self.n() {
             let z = &self.inputs[i * d..(i + 1) * d];
             let c = &self.coef[i * lin..(i + 1) * lin];
-            let q = b.preactivation(wb, z);
-            let (s0, s1, s2) = if with_laplacian {
-                b.activation.value_d2(q)
-            } else {
-                let (s0, s1) = b.activation.value_d1(q);
-                (s0, s1, 0.0)
-            };
+            let (s0, s1, s2) = activations(i);
             for m in 0..lin {
                 out[lay.g() + m] += c[m] * s0;
             }
@@ -142,6 +152,72 @@ impl PotentialField<'_> {
                     out[lay.lap() + m] += c[m] * s2 * zz;
                 }
             }
+        }
+    }
+
+    /// Fields of `count` points at once (`out`: count × field length), with
+    /// `activations(i)` the interleaved (σ0, σ0', σ0'') of all of them at data point i.
+    /// The data loop is outside, so each data point's z and c are read once; the
+    /// common shapes (L, d) run a kernel with compile-time sizes.
+    pub fn eval_many<'a>(&self, count: usize, with_laplacian: bool, out: &mut [f64], activations: impl Fn(usize) -> &'a [f64]) {
+        match (self.block.lin, self.block.d) {
+            (1, 1) => self.eval_many_sized::<1, 1>(count, with_laplacian, out, activations),
+            (1, 2) => self.eval_many_sized::<1, 2>(count, with_laplacian, out, activations),
+            (2, 2) => self.eval_many_sized::<2, 2>(count, with_laplacian, out, activations),
+            _ => self.eval_many_dyn(count, with_laplacian, out, activations),
+        }
+    }
+
+    fn eval_many_sized<'a, const L: usize, const D: usize>(
+        &self,
+        count: usize,
+        with_laplacian: bool,
+        out: &mut [f64],
+        activations: impl Fn(usize) -> &'a [f64],
+    ) {
+        let b = &self.block;
+        let lay = FieldLayout::new(b);
+        let flen = lay.len(with_laplacian);
+        let (h0, e0, lap0) = (lay.h(), lay.e(), lay.lap());
+        out[..count * flen].fill(0.0);
+        for i in 0..self.n() {
+            let z: [f64; D] = self.inputs[i * D..(i + 1) * D].try_into().expect("input of length d");
+            let c: [f64; L] = self.coef[i * L..(i + 1) * L].try_into().expect("coefficient of length L");
+            let zz: f64 = z.iter().map(|v| v * v).sum::<f64>() + if b.bias { 1.0 } else { 0.0 };
+            let acts = &activations(i)[..3 * count];
+            for (a, o) in acts.chunks_exact(3).zip(out.chunks_exact_mut(flen)) {
+                let (s0, s1) = (a[0], a[1]);
+                for m in 0..L {
+                    o[m] += c[m] * s0;
+                }
+                for j in 0..D {
+                    let zj = s1 * z[j];
+                    for m in 0..L {
+                        o[h0 + j * L + m] += zj * c[m];
+                    }
+                }
+                if b.bias {
+                    for m in 0..L {
+                        o[e0 + m] += s1 * c[m];
+                    }
+                }
+                if with_laplacian {
+                    let s2zz = a[2] * zz;
+                    for m in 0..L {
+                        o[lap0 + m] += c[m] * s2zz;
+                    }
+                }
+            }
+        }
+    }
+
+    fn eval_many_dyn<'a>(&self, count: usize, with_laplacian: bool, out: &mut [f64], activations: impl Fn(usize) -> &'a [f64]) {
+        let flen = self.block.field_len(with_laplacian);
+        for (m, o) in out[..count * flen].chunks_exact_mut(flen).enumerate() {
+            self.eval_with(with_laplacian, o, |i| {
+                let a = &activations(i)[3 * m..3 * m + 3];
+                (a[0], a[1], a[2])
+            });
         }
     }
 

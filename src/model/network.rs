@@ -32,7 +32,9 @@ pub struct Network {
     pub eta_nu: f64,
 }
 
-/// Features z_{i,l} (n × (S+1) × d) and predictions f_i.
+/// Features z_{i,l} (n × (S+1) × d), predictions f_i, and the activations of
+/// every (data point, layer, atom) pair: the adjoint and the potential fields at
+/// the atoms need σ0' and σ0'' at the very pre-activations of the forward pass.
 #[derive(Clone, Debug)]
 pub struct Forward {
     pub n: usize,
@@ -40,9 +42,19 @@ pub struct Forward {
     pub depth: usize,
     pub z: Vec<f64>,
     pub f: Vec<f64>,
+    /// Per data point: (σ0, σ0', σ0'') of layer 0's atoms, then layer 1's, …, then
+    /// the output atoms' (n × Σ_l atoms_l × 3).
+    pub acts: Vec<f64>,
+    /// Atom offsets of the layers in a data point's row of `acts` (S + 2 entries).
+    pub act_offsets: Vec<usize>,
 }
 
 impl Forward {
+    /// (σ0, σ0', σ0'') at data point i for every atom of layer l (S: the output), interleaved.
+    pub fn activations(&self, i: usize, l: usize) -> &[f64] {
+        let row = 3 * self.act_offsets[self.depth + 1];
+        &self.acts[i * row + 3 * self.act_offsets[l]..i * row + 3 * self.act_offsets[l + 1]]
+    }
     pub fn z(&self, i: usize, l: usize) -> &[f64] {
         let off = (i * (self.depth + 1) + l) * self.d;
         &self.z[off..off + self.d]
@@ -81,15 +93,45 @@ impl Network {
         self.residual.d
     }
 
-    /// Σ_r m1(r) σ0(w_r·z + b_r) for one block.
-    fn drift(block: &Block, atoms: &Atoms, z: &[f64], out: &mut [f64]) {
-        out.fill(0.0);
-        for r in 0..atoms.len() {
-            let s = block.activation.value(block.preactivation(atoms.point(r), z));
-            for (o, m) in out.iter_mut().zip(atoms.first_moment(r)) {
-                *o += m * s;
+    /// Σ_r m1(r) σ0(w_r·z + b_r) for one block, keeping (σ0, σ0', σ0'') per atom in
+    /// `acts`; the common shapes (L, d) run with compile-time sizes.
+    fn drift(block: &Block, atoms: &Atoms, z: &[f64], out: &mut [f64], acts: &mut [f64]) {
+        match (block.lin, block.d) {
+            (1, 1) => Self::drift_sized::<1, 1>(block, atoms, z, out, acts),
+            (1, 2) => Self::drift_sized::<1, 2>(block, atoms, z, out, acts),
+            (2, 2) => Self::drift_sized::<2, 2>(block, atoms, z, out, acts),
+            _ => {
+                out.fill(0.0);
+                for (r, a) in acts.chunks_exact_mut(3).enumerate() {
+                    let (s0, s1, s2) = block.activation.value_d2(block.preactivation(atoms.point(r), z));
+                    a.copy_from_slice(&[s0, s1, s2]);
+                    for (o, m) in out.iter_mut().zip(atoms.first_moment(r)) {
+                        *o += m * s0;
+                    }
+                }
             }
         }
+    }
+
+    fn drift_sized<const L: usize, const D: usize>(block: &Block, atoms: &Atoms, z: &[f64], out: &mut [f64], acts: &mut [f64]) {
+        let z: [f64; D] = z[..D].try_into().expect("input of length d");
+        let nl = block.nonlin();
+        let mut acc = [0.0; L];
+        let act = block.activation;
+        for ((a, wb), m1) in acts.chunks_exact_mut(3).zip(atoms.points.chunks_exact(nl)).zip(atoms.m1.chunks_exact(L)) {
+            let mut q = if block.bias { wb[D] } else { 0.0 };
+            for j in 0..D {
+                q += wb[j] * z[j];
+            }
+            let (s0, s1, s2) = act.value_d2(q);
+            a[0] = s0;
+            a[1] = s1;
+            a[2] = s2;
+            for m in 0..L {
+                acc[m] += m1[m] * s0;
+            }
+        }
+        out[..L].copy_from_slice(&acc);
     }
 
     /// Forward pass for inputs `x` (row-major n × d).
@@ -100,27 +142,36 @@ impl Network {
         let step = self.alpha / s as f64;
         let mut z = vec![0.0; n * (s + 1) * d];
         let mut f = vec![0.0; n];
+        let mut act_offsets = vec![0usize];
+        for a in layers.iter().chain(std::iter::once(output)) {
+            act_offsets.push(act_offsets.last().unwrap() + a.len());
+        }
+        let row = 3 * act_offsets[s + 1];
+        let mut acts = vec![0.0; n * row];
         z.par_chunks_mut((s + 1) * d * DATA_CHUNK)
             .zip(f.par_chunks_mut(DATA_CHUNK))
             .zip(x.par_chunks(d * DATA_CHUNK))
-            .for_each(|((zc, fc), xc)| {
+            .zip(acts.par_chunks_mut(row * DATA_CHUNK))
+            .for_each(|(((zc, fc), xc), ac)| {
                 let mut drift = vec![0.0; d];
                 let mut fo = [0.0];
-                for ((zi, fi), xi) in zc.chunks_mut((s + 1) * d).zip(fc.iter_mut()).zip(xc.chunks(d)) {
+                for (((zi, fi), xi), ai) in zc.chunks_mut((s + 1) * d).zip(fc.iter_mut()).zip(xc.chunks(d)).zip(ac.chunks_mut(row)) {
                     zi[..d].copy_from_slice(xi);
                     for l in 0..s {
                         let (head, tail) = zi.split_at_mut((l + 1) * d);
                         let zl = &head[l * d..];
-                        Self::drift(&self.residual, &layers[l], zl, &mut drift);
+                        let al = &mut ai[3 * act_offsets[l]..3 * act_offsets[l + 1]];
+                        Self::drift(&self.residual, &layers[l], zl, &mut drift, al);
                         for j in 0..d {
                             tail[j] = zl[j] + step * drift[j];
                         }
                     }
-                    Self::drift(&self.output, output, &zi[s * d..], &mut fo);
+                    let ao = &mut ai[3 * act_offsets[s]..];
+                    Self::drift(&self.output, output, &zi[s * d..], &mut fo, ao);
                     *fi = self.beta * fo[0];
                 }
             });
-        Forward { n, d, depth: s, z, f }
+        Forward { n, d, depth: s, z, f, acts, act_offsets }
     }
 
     /// Exact discrete adjoint p_{i,l} = ∂f_i/∂z_{i,l}, l = 0..S (n × (S+1) × d).
@@ -132,29 +183,26 @@ impl Network {
             for (k, pi) in pc.chunks_mut((s + 1) * d).enumerate() {
                 let i = c * DATA_CHUNK + k;
                 // p_S = β Σ_r m1 σ0'(c·z+e) c
-                let zs = fwd.z(i, s);
                 let ps = &mut pi[s * d..];
                 ps.fill(0.0);
-                let ob = &self.output;
+                let out_acts = fwd.activations(i, s);
                 for r in 0..output.len() {
                     let pt = output.point(r);
-                    let (_, ds) = ob.activation.value_d1(ob.preactivation(pt, zs));
-                    let coef = self.beta * output.m1[r] * ds;
+                    let coef = self.beta * output.m1[r] * out_acts[3 * r + 1];
                     for j in 0..d {
                         ps[j] += coef * pt[j];
                     }
                 }
-                let rb = &self.residual;
                 for l in (0..s).rev() {
                     let (head, tail) = pi.split_at_mut((l + 1) * d);
                     let pnext = &tail[..d];
                     let pl = &mut head[l * d..];
                     pl.copy_from_slice(pnext);
-                    let zl = fwd.z(i, l);
                     let atoms = &layers[l];
+                    let layer_acts = fwd.activations(i, l);
                     for r in 0..atoms.len() {
                         let pt = atoms.point(r);
-                        let (_, ds) = rb.activation.value_d1(rb.preactivation(pt, zl));
+                        let ds = layer_acts[3 * r + 1];
                         let up: f64 = atoms.first_moment(r).iter().zip(pnext).map(|(m, q)| m * q).sum();
                         let coef = step * ds * up;
                         for j in 0..d {
@@ -189,6 +237,14 @@ impl Network {
             }
         }
         c
+    }
+
+    /// Coefficients and inputs of the potential of part `part` (a layer l < S, or
+    /// the output measure for l = S) at an evaluated state.
+    pub fn potential_data(&self, part: usize, ev: &Evaluation) -> (Vec<f64>, Vec<f64>) {
+        let s = self.depth;
+        let coef = if part < s { self.layer_coefficients(part, &ev.residual, &ev.adjoint) } else { self.output_coefficients(&ev.residual) };
+        (coef, ev.forward.layer_inputs(part.min(s)))
     }
 
     /// Coefficients c_i = (β/n) r_i of the potential Φ_ν.

@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 use mfres::config::Config;
+use mfres::data::Dataset;
+use mfres::model::exact::LinearGaussian;
 use mfres::run::{Collect, Problem, Row};
 
 /// A small, fast configuration on the built-in data.
@@ -24,4 +26,19 @@ pub fn run(cfg: Config) -> (Problem, Vec<Row>) {
     let report = p.run(&mut rows).expect("run");
     report.into_result().expect("stable run");
     (p, rows.rows)
+}
+
+/// The exact Gaussian closure of a linear-activation configuration on its training data.
+pub fn linear_gaussian(cfg: &Config, data: &Dataset) -> LinearGaussian {
+    LinearGaussian {
+        x: data.x_train.clone(),
+        y: data.y_train.clone(),
+        depth: cfg.grid.depth,
+        alpha: cfg.model.alpha,
+        beta: cfg.model.beta,
+        eta_rho: cfg.model.eta_rho,
+        eta_nu: cfg.model.eta_nu,
+        std_rho: cfg.model.init_std_rho,
+        std_nu: cfg.model.init_std_nu,
+    }
 }
