@@ -15,7 +15,7 @@ use crate::particles::{ParticleProblem, ParticleSpec};
 use crate::run::{self, Dynamics, Problem, RunReport, Termination};
 
 /// How mass that leaves the box enters the KL divergence (also in summary.json).
-pub const KL_BOUNDARY_NOTE: &str = "KL = Σ p log(p/q) + (Σq − Σp) over the cells left in the box: mass that left through the boundary counts in the second term (generalised KL of the sub-probability on the grid); it is the plain KL while outflow = 0";
+pub const KL_BOUNDARY_NOTE: &str = "KL = Σ p log(p/q) + (Σq − Σp) over the cells left in the box: mass that left through the boundary counts in the second term (generalised KL of the sub-probability on the grid); it is the plain KL while outflow = 0; signed masses (spectral scheme) enter through their positive part p⁺ = max(p, 0)";
 
 pub fn run(config: Config, out: &Path, force: bool, quiet: bool) -> Result<()> {
     let mut problem = Problem::from_config(config)?;

@@ -9,8 +9,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::eulerian::Scheme;
 use crate::fv::{Limiter, Reconstruction};
 use crate::model::{Activation, Block, Network};
+use crate::spectral::Filter;
 use crate::time::Tableau;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -67,8 +69,10 @@ pub struct GridConfig {
     pub half_width: f64,
     /// Number of depth slices S.
     pub depth: usize,
-    /// "fv1" or "fv2".
+    /// "fv1", "fv2" or "spectral".
     pub scheme: String,
+    /// Filter of the spectral scheme: "none", "two_thirds" or "exponential".
+    pub filter: String,
     /// Slope limiter of fv2: "minmod", "vanleer" or "mc".
     pub limiter: String,
     /// Warn when the mass that left a box exceeds this.
@@ -141,6 +145,7 @@ impl Default for GridConfig {
             half_width: 5.0,
             depth: 8,
             scheme: "fv2".into(),
+            filter: "none".into(),
             limiter: "vanleer".into(),
             outflow_warning: 1e-3,
         }
@@ -173,23 +178,32 @@ enum Solver {
 pub struct Settings {
     pub source: DataSource,
     pub activation: Activation,
-    pub recon: Reconstruction,
+    pub scheme: Scheme,
     pub tableau: Tableau,
     pub k_rho: usize,
     pub k_nu: usize,
     pub cells_nu: usize,
 }
 
-/// Largest CFL number that keeps densities ≥ 0: the forward-Euler limit of the
-/// reconstruction times the SSP coefficient (methods without one get the
-/// forward-Euler limit and no guarantee).
-pub fn cfl_limit(recon: Reconstruction, tableau: &Tableau) -> f64 {
-    recon.positivity_cfl() * if tableau.ssp > 0.0 { tableau.ssp } else { 1.0 }
+/// Largest admissible CFL number. Finite volumes: the limit that keeps densities
+/// ≥ 0, the forward-Euler limit of the reconstruction times the SSP coefficient
+/// (methods without one get the forward-Euler limit and no guarantee). Spectral:
+/// the method's imaginary-axis stability bound (dt × κ_max Σ_j max|v_j|).
+pub fn cfl_limit(scheme: Scheme, tableau: &Tableau) -> f64 {
+    match scheme {
+        Scheme::Fv(recon) => recon.positivity_cfl() * if tableau.ssp > 0.0 { tableau.ssp } else { 1.0 },
+        Scheme::Spectral(_) => tableau.imaginary_stability,
+    }
+}
+
+/// What the CFL limit of a scheme protects, for messages.
+pub fn cfl_limit_kind(scheme: Scheme) -> &'static str {
+    if scheme.is_spectral() { "stability limit" } else { "positivity limit" }
 }
 
 impl Settings {
     pub fn cfl_limit(&self) -> f64 {
-        cfl_limit(self.recon, &self.tableau)
+        cfl_limit(self.scheme, &self.tableau)
     }
 }
 
@@ -359,21 +373,29 @@ impl Config {
             return Err(Error::config("grid.depth", format!("must be in 1..=4096, got {}", g.depth)));
         }
         let limiter: Limiter = g.limiter.parse().map_err(|e: String| Error::config("grid.limiter", e))?;
-        let recon = match g.scheme.as_str() {
-            "fv1" => Reconstruction::Constant,
-            "fv2" => Reconstruction::Linear(limiter),
-            other => return Err(Error::config("grid.scheme", format!("'{other}' is not \"fv1\" or \"fv2\""))),
+        let filter: Filter = g.filter.parse().map_err(|e: String| Error::config("grid.filter", e))?;
+        let scheme = match g.scheme.as_str() {
+            "fv1" => Scheme::Fv(Reconstruction::Constant),
+            "fv2" => Scheme::Fv(Reconstruction::Linear(limiter)),
+            "spectral" => Scheme::Spectral(filter),
+            other => return Err(Error::config("grid.scheme", format!("'{other}' is not \"fv1\", \"fv2\" or \"spectral\""))),
         };
         pos("grid.outflow_warning", g.outflow_warning)?;
         let t = &self.time;
         pos("time.t_end", t.t_end)?;
         let tableau: Tableau = t.integrator.parse().map_err(|e: String| Error::config("time.integrator", e))?;
         pos("time.cfl", t.cfl)?;
-        let cfl_max = cfl_limit(recon, &tableau);
+        let cfl_max = cfl_limit(scheme, &tableau);
+        if scheme.is_spectral() && cfl_max == 0.0 {
+            return Err(Error::config(
+                "time.integrator",
+                format!("{} is unstable with the spectral scheme (no part of the imaginary axis in its stability region); use rk4, ssprk43 or ssprk3", tableau.name),
+            ));
+        }
         if t.cfl > cfl_max {
             return Err(Error::config(
                 "time.cfl",
-                format!("{} exceeds {cfl_max}, the positivity limit of {} with {}", t.cfl, g.scheme, tableau.name),
+                format!("{} exceeds {cfl_max}, the {} of {} with {}", t.cfl, cfl_limit_kind(scheme), g.scheme, tableau.name),
             ));
         }
         nonneg("time.dt", t.dt)?;
@@ -385,7 +407,7 @@ impl Config {
         if t.t_end / t.output_every > 1e6 {
             return Err(Error::config("time.output_every", "more than 10⁶ output times"));
         }
-        Ok(Settings { source, activation, recon, tableau, k_rho, k_nu, cells_nu })
+        Ok(Settings { source, activation, scheme, tableau, k_rho, k_nu, cells_nu })
     }
 
     /// The network the model section describes.

@@ -9,6 +9,11 @@
 //!   The second term is the mass that left the box: it is the generalised KL of
 //!   the sub-probability left on the grid, ≥ 0 always, and the plain KL while
 //!   no mass has left. `+∞` if p_c > 0 where q_c = 0.
+//!   Signed masses (the spectral scheme does not preserve positivity) enter through
+//!   their positive part p⁺ = max(p, 0): `KL = Σ p⁺ log(p⁺/q) + Σq − Σp⁺`, the
+//!   generalised KL of the non-negative measure p⁺, termwise ≥ 0
+//!   (x log(x/y) − x + y ≥ 0). It equals the formula above whenever p ≥ 0 and
+//!   differs from it by Σ|p⁻|, the size of the negative part, otherwise.
 
 use faer::{Mat, Side};
 
@@ -29,7 +34,7 @@ pub fn kl_masses(p: &[f64], q: &[f64]) -> f64 {
     let mut sp = 0.0;
     let mut sq = 0.0;
     for (&pc, &qc) in p.iter().zip(q) {
-        sp += pc;
+        sp += pc.max(0.0);
         sq += qc;
         if pc > 0.0 {
             if qc <= 0.0 {
@@ -112,5 +117,10 @@ mod tests {
         let p = [0.25, 0.25, 0.4];
         assert!((kl_masses(&p, &q) - (0.4 * (0.8f64).ln() + 0.1)).abs() < 1e-15);
         assert!(kl_masses(&[0.5, 0.5], &[1.0, 0.0]).is_infinite());
+        // A negative mass counts through the positive part: p⁺ = (0.25, 0, 0.8).
+        let p = [0.25, -0.05, 0.8];
+        let expect = 0.8 * (0.8f64 / 0.5).ln() + (1.0 - 1.05);
+        assert!((kl_masses(&p, &q) - expect).abs() < 1e-15);
+        assert!(kl_masses(&p, &q) >= 0.0);
     }
 }

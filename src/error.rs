@@ -14,6 +14,9 @@ pub enum Error {
     /// Input data are unreadable or invalid (the message names the row or column).
     #[error("data {path}: {msg}")]
     Data { path: String, msg: String },
+    /// A command-line option has a bad value or does not fit the configuration.
+    #[error("option {flag}: {msg}")]
+    Flag { flag: String, msg: String },
     /// A file given on the command line cannot be read.
     #[error("cannot read {path}: {source}")]
     Input { path: PathBuf, source: std::io::Error },
@@ -35,6 +38,9 @@ impl Error {
     pub fn config(key: &str, msg: impl Into<String>) -> Self {
         Error::Config { key: key.to_string(), msg: msg.into() }
     }
+    pub fn flag(flag: &str, msg: impl Into<String>) -> Self {
+        Error::Flag { flag: flag.to_string(), msg: msg.into() }
+    }
     pub fn output(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> Self {
         Error::Output { path: path.into(), msg: e.to_string() }
     }
@@ -45,6 +51,7 @@ impl Error {
             Error::Config { .. }
             | Error::ConfigFile { .. }
             | Error::Data { .. }
+            | Error::Flag { .. }
             | Error::Input { .. }
             | Error::OutputExists { .. } => 2,
             Error::Unstable { .. } => 3,

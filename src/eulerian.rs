@@ -16,7 +16,10 @@
 //!    (w, b) cell centres and at the (w, b) faces of every nonlinear direction —
 //!    activation work O(n · N^{k−L}) — and from it the exact face velocities
 //!    `v = −η ∇Φ` (v_u = −η g(w,b) is constant along u; v_w = −η H u is linear in u);
-//! 3. finite-volume divergence ([`crate::fv`]), outflow, CFL rate;
+//! 3. the transport scheme: finite-volume divergence ([`crate::fv`]) with the face
+//!    velocities, outflow and CFL rate; or the Fourier pseudo-spectral divergence
+//!    ([`crate::spectral`]) with the velocities at the cell centres (collocation
+//!    points, from the centre field alone: no face fields are evaluated), no outflow;
 //! 4. `dA/dt = (∫|v|²ρ)^{1/2}` by midpoint quadrature with the cell-centre velocity.
 //!
 //! It also returns `Σ_c δL/δp_c · dp_c/dt` — the exact time derivative of the discrete
@@ -24,7 +27,8 @@
 
 use rayon::prelude::*;
 
-use crate::fv::{self, Reconstruction, TransportScratch};
+use crate::fv::{self, Reconstruction, TransportRates, TransportScratch};
+use crate::spectral::{Filter, SpectralTransport};
 use crate::measure::grid::{Grid, ReducedGrid, MAX_DIM};
 use crate::model::block::FieldLayout;
 use crate::model::{Atoms, Block, Evaluation, Forward, Network, PotentialField};
@@ -34,6 +38,36 @@ use crate::time::Rhs;
 /// Points per rayon task in field evaluations (a fixed partition: results do not
 /// depend on the number of threads).
 const POINT_CHUNK: usize = 64;
+
+/// The transport scheme of every part.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scheme {
+    /// Finite volumes with exact face velocities (`fv1`, `fv2`).
+    Fv(Reconstruction),
+    /// Fourier pseudo-spectral on the periodic box, with a filter.
+    Spectral(Filter),
+}
+
+impl Scheme {
+    /// Formal order of accuracy in space (None: spectral, faster than any power).
+    pub fn order(self) -> Option<usize> {
+        match self {
+            Scheme::Fv(Reconstruction::Constant) => Some(1),
+            Scheme::Fv(Reconstruction::Linear(_)) => Some(2),
+            Scheme::Spectral(_) => None,
+        }
+    }
+    pub fn is_spectral(self) -> bool {
+        matches!(self, Scheme::Spectral(_))
+    }
+}
+
+/// Scheme-specific buffers of a part.
+#[derive(Clone, Debug)]
+enum Transport {
+    Fv { recon: Reconstruction, scratch: TransportScratch },
+    Spectral { plan: Box<SpectralTransport>, velocity: Vec<Vec<f64>> },
+}
 
 /// One density (a slice or ν) with its work buffers.
 #[derive(Clone, Debug)]
@@ -49,7 +83,7 @@ pub struct Part {
     centre_field: Vec<f64>,
     face_field: Vec<Vec<f64>>,
     face_velocity: Vec<Vec<f64>>,
-    scratch: TransportScratch,
+    transport: Transport,
     /// u-coordinates of every u-cell index q (nq × L).
     u_cells: Vec<f64>,
     /// Standard deviation σ0 of the reference N(0, σ0² I) of the KL divergence.
@@ -70,7 +104,7 @@ pub struct PartRates {
 }
 
 impl Part {
-    pub fn new(grid: Grid, block: Block, eta: f64) -> Self {
+    pub fn new(grid: Grid, block: Block, eta: f64, scheme: Scheme) -> Self {
         let lin = block.lin;
         let red = grid.reduced(lin);
         let centre_points = grid.atoms(lin).points;
@@ -78,7 +112,9 @@ impl Part {
         let mut face_points = Vec::new();
         let mut face_field = Vec::new();
         let mut buf = [0.0; MAX_DIM];
-        for j in 0..red.dims {
+        // The spectral scheme needs no face points.
+        let face_dirs = if scheme.is_spectral() { 0 } else { red.dims };
+        for j in 0..face_dirs {
             let len = red.len_with(Some(j));
             let mut pts = Vec::with_capacity(len * red.dims);
             for r in 0..len {
@@ -101,9 +137,22 @@ impl Part {
                 u_cells.push(grid.centre(i));
             }
         }
+        let (transport, face_velocity) = match scheme {
+            Scheme::Fv(recon) => (
+                Transport::Fv { recon, scratch: TransportScratch::new(&grid) },
+                (0..grid.k).map(|j| vec![0.0; grid.faces(j)]).collect(),
+            ),
+            Scheme::Spectral(filter) => (
+                Transport::Spectral {
+                    plan: Box::new(SpectralTransport::new(&grid, filter)),
+                    velocity: vec![vec![0.0; grid.len()]; grid.k],
+                },
+                Vec::new(),
+            ),
+        };
         Part {
-            face_velocity: (0..grid.k).map(|j| vec![0.0; grid.faces(j)]).collect(),
-            scratch: TransportScratch::new(&grid),
+            face_velocity,
+            transport,
             centre_field: vec![0.0; red.len() * block.field_len(true)],
             face_points,
             face_field,
@@ -231,11 +280,42 @@ impl Part {
         (eta * eta * kinetic, prate, kl_rate)
     }
 
+    /// Velocities at the cell centres from the centre field (stored with the
+    /// Laplacian, `field_len(true)` per point): v_{u_j} = −η g_j(w, b),
+    /// v_{w_j} = −η Σ_m H_{jm}(w, b) u_m, v_b = −η e(w, b)·u.
+    fn fill_centre_velocities(
+        block: &Block,
+        eta: f64,
+        red_len: usize,
+        centre_field: &[f64],
+        u_cells: &[f64],
+        velocity: &mut [Vec<f64>],
+    ) {
+        let lin = block.lin;
+        let lay = FieldLayout::new(block);
+        let clen = block.field_len(true);
+        velocity.par_iter_mut().enumerate().for_each(|(j, vel)| {
+            let off = if j < lin {
+                lay.g() + j
+            } else if j - lin < block.d {
+                lay.h() + (j - lin) * lin
+            } else {
+                lay.e()
+            };
+            for (q, row) in vel.chunks_mut(red_len).enumerate() {
+                let u = &u_cells[q * lin..(q + 1) * lin];
+                for (r, v) in row.iter_mut().enumerate() {
+                    let f = &centre_field[r * clen..(r + 1) * clen];
+                    *v = if j < lin { -eta * f[off] } else { -eta * (0..lin).map(|m| f[off + m] * u[m]).sum::<f64>() };
+                }
+            }
+        });
+    }
+
     /// dp/dt for this part, given the potential's coefficients and inputs.
     /// `forward` is the forward pass of the state, `part` this part's index in it.
     pub fn rates(
         &mut self,
-        recon: Reconstruction,
         field: &PotentialField,
         forward: &Forward,
         part: usize,
@@ -247,15 +327,31 @@ impl Part {
             return PartRates::default();
         }
         self.eval_fields(field, forward, part);
-        self.fill_face_velocities();
-        let tr = fv::divergence(&self.grid, recon, p, &self.face_velocity, dp, &mut self.scratch);
+        if matches!(self.transport, Transport::Fv { .. }) {
+            self.fill_face_velocities();
+        }
+        let tr: TransportRates = match &mut self.transport {
+            Transport::Fv { recon, scratch } => fv::divergence(&self.grid, *recon, p, &self.face_velocity, dp, scratch),
+            Transport::Spectral { plan, velocity } => {
+                Self::fill_centre_velocities(&self.block, self.eta, self.red.len(), &self.centre_field, &self.u_cells, velocity);
+                plan.divergence(&self.grid, p, velocity, dp)
+            }
+        };
         let (kinetic, potential_rate, kl_rate) = self.centre_sums(p, dp);
         PartRates { outflow: tr.outflow, cfl_rate: tr.cfl_rate, kinetic, potential_rate, kl_rate }
     }
 
-    /// Face velocities of the last evaluation (direction j).
+    /// Face velocities of the last evaluation (direction j; finite volumes only).
     pub fn face_velocity(&self, j: usize) -> &[f64] {
         &self.face_velocity[j]
+    }
+
+    /// Cell-centre velocities of the last evaluation (direction j; spectral only).
+    pub fn centre_velocity(&self, j: usize) -> Option<&[f64]> {
+        match &self.transport {
+            Transport::Spectral { velocity, .. } => Some(&velocity[j]),
+            Transport::Fv { .. } => None,
+        }
     }
 }
 
@@ -302,7 +398,7 @@ impl StateLayout {
 #[derive(Clone, Debug)]
 pub struct GridFlow {
     pub network: Network,
-    pub recon: Reconstruction,
+    pub scheme: Scheme,
     pub x: Vec<f64>,
     pub y: Vec<f64>,
     /// S slices then ν.
@@ -313,10 +409,10 @@ pub struct GridFlow {
 }
 
 impl GridFlow {
-    pub fn new(network: Network, recon: Reconstruction, rho_grid: Grid, nu_grid: Grid, x: Vec<f64>, y: Vec<f64>) -> Self {
+    pub fn new(network: Network, scheme: Scheme, rho_grid: Grid, nu_grid: Grid, x: Vec<f64>, y: Vec<f64>) -> Self {
         let s = network.depth;
-        let mut parts: Vec<Part> = (0..s).map(|_| Part::new(rho_grid.clone(), network.residual, network.eta_rho)).collect();
-        parts.push(Part::new(nu_grid, network.output, network.eta_nu));
+        let mut parts: Vec<Part> = (0..s).map(|_| Part::new(rho_grid.clone(), network.residual, network.eta_rho, scheme)).collect();
+        parts.push(Part::new(nu_grid, network.output, network.eta_nu, scheme));
         let mut off = 0;
         let mut part_offsets = Vec::new();
         let mut part_lens = Vec::new();
@@ -327,7 +423,7 @@ impl GridFlow {
         }
         let layout = StateLayout { part_offsets, part_lens, scalars: off };
         let atoms = parts.iter().map(|p| p.grid.atoms(p.block.lin)).collect();
-        GridFlow { network, recon, x, y, parts, atoms, layout }
+        GridFlow { network, scheme, x, y, parts, atoms, layout }
     }
 
     pub fn depth(&self) -> usize {
@@ -342,12 +438,13 @@ impl GridFlow {
         }
     }
 
-    /// Initial state: Gaussian cell masses, zero outflow and path length.
+    /// Initial state: Gaussian cell masses (point masses for the spectral scheme),
+    /// zero outflow and path length.
     pub fn initial_state(&self, std_rho: f64, std_nu: f64) -> Vec<f64> {
         let mut y = vec![0.0; self.layout.len()];
         for (i, p) in self.parts.iter().enumerate() {
             let std = if i < self.depth() { std_rho } else { std_nu };
-            let m = p.grid.gaussian_masses(std);
+            let m = if self.scheme.is_spectral() { p.grid.gaussian_point_masses(std) } else { p.grid.gaussian_masses(std) };
             let off = self.layout.part_offsets[i];
             y[off..off + m.len()].copy_from_slice(&m);
         }
@@ -398,7 +495,6 @@ impl Rhs for GridFlow {
         // Potential coefficients and inputs of every part.
         let data: Vec<(Vec<f64>, Vec<f64>)> = (0..=s).map(|l| net.potential_data(l, &ev)).collect();
         let layout = &self.layout;
-        let recon = self.recon;
         let (dens, scal) = dy.split_at_mut(layout.scalars);
         scal[s + 3] = 0.0;
         let mut chunks: Vec<&mut [f64]> = Vec::with_capacity(s + 1);
@@ -415,7 +511,7 @@ impl Rhs for GridFlow {
             .enumerate()
             .map(|(i, (part, dp))| {
                 let field = PotentialField { block: part.block, coef: &data[i].0, inputs: &data[i].1 };
-                part.rates(recon, &field, &ev.forward, i, layout.part(y, i), dp)
+                part.rates(&field, &ev.forward, i, layout.part(y, i), dp)
             })
             .collect();
         let inv_s = 1.0 / s as f64;

@@ -9,11 +9,13 @@
 //! * [`model`] — the physics: activations, blocks, forward pass, exact discrete
 //!   adjoint, potentials, Gram matrices, exact solutions;
 //! * [`measure`] — grids (cell masses, quadrature) and their reduction to atoms;
-//! * [`fv`] — finite-volume transport; [`time`] — Runge–Kutta tableaux;
+//! * [`fv`] — finite-volume transport; [`spectral`] — Fourier pseudo-spectral
+//!   transport on the periodic box; [`time`] — Runge–Kutta tableaux;
 //! * [`eulerian`] — the semi-discrete flow on grids; [`lagrangian`] — the
 //!   finite network (particles) with the same velocities; [`run`] — the driver
 //!   shared by both, and the grid problem; [`particles`] — the particle problem;
-//! * [`compare`] — cross-validation of the two solvers;
+//! * [`compare`] — cross-validation of the two solvers; [`order`] — refinement
+//!   studies and observed orders of convergence;
 //! * [`config`], [`data`], [`io`], [`plot`], [`cli`] — the program.
 //!
 //! Conventions: densities are stored as cell masses (Σ = 1 at t = 0); matrices are
@@ -31,7 +33,9 @@ pub mod io;
 pub mod lagrangian;
 pub mod measure;
 pub mod model;
+pub mod order;
 pub mod particles;
 pub mod plot;
 pub mod run;
+pub mod spectral;
 pub mod time;

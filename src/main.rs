@@ -95,6 +95,32 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Refinement study: errors and observed orders in cells, dt or depth.
+    Order {
+        #[command(flatten)]
+        common: Common,
+        /// What to refine: cells, dt or depth.
+        #[arg(long)]
+        vary: String,
+        /// Number of levels (≥ 2).
+        #[arg(long)]
+        levels: usize,
+        /// Refinement ratio per level.
+        #[arg(long, default_value_t = 2.0)]
+        ratio: f64,
+        /// Schemes, optionally with an integrator: fv1,fv2,spectral/rk4 (default: the config's).
+        #[arg(long)]
+        schemes: Option<String>,
+        /// finest, richardson or exact.
+        #[arg(long, default_value = "finest")]
+        reference: String,
+        /// Output folder.
+        #[arg(long, default_value = "out/order")]
+        out: PathBuf,
+        /// Replace results already in the output folder.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -111,6 +137,10 @@ fn main() -> ExitCode {
             .and_then(|w| load(&common).map(|c| (w, c)))
             .and_then(|(w, c)| mfres::cli::compare(c, &w, seeds, seed, &out, force, quiet)),
         Command::Gram { common } => load(&common).and_then(mfres::cli::gram),
+        Command::Order { common, vary, levels, ratio, schemes, reference, out, force } => {
+            let args = mfres::order::OrderArgs { vary, levels, ratio, schemes, reference };
+            load(&common).and_then(|c| mfres::order::command(c, &args, &out, force))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

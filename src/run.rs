@@ -216,9 +216,10 @@ pub fn integrate<D: Dynamics>(problem: &mut D, observer: &mut dyn Observer<D::Fl
                     Err(rate) => {
                         if !adaptive {
                             let cause = format!(
-                                "CFL violation: the step {dt:.3e} (time.dt = {}) gives CFL number {:.3} > {cfl_limit} (positivity limit of {scheme}); reduce time.dt or set time.dt = 0 for an adaptive step",
+                                "CFL violation: the step {dt:.3e} (time.dt = {}) gives CFL number {:.3} > {cfl_limit} (the limit of {scheme} with {}); reduce time.dt or set time.dt = 0 for an adaptive step",
                                 tcfg.dt,
-                                dt * rate
+                                dt * rate,
+                                tableau.name
                             );
                             return unstable(t, cause, &last_row, steps);
                         }
@@ -291,7 +292,7 @@ impl Problem {
         let network = config.network(&settings);
         let rho_grid = Grid::new(settings.k_rho, g.cells, g.half_width * m.init_std_rho);
         let nu_grid = Grid::new(settings.k_nu, settings.cells_nu, g.half_width * m.init_std_nu);
-        let mut flow = GridFlow::new(network, settings.recon, rho_grid, nu_grid, data.x_train.clone(), data.y_train.clone());
+        let mut flow = GridFlow::new(network, settings.scheme, rho_grid, nu_grid, data.x_train.clone(), data.y_train.clone());
         flow.set_reference_std(m.init_std_rho, m.init_std_nu);
         let initial = flow.initial_state(m.init_std_rho, m.init_std_nu);
         let degeneracy = Degeneracy::detect(&data.x_train, m.d, settings.activation, m.output_bias);
@@ -360,9 +361,12 @@ impl Problem {
         integrate(self, observer)
     }
 
-    /// NaN or a negative mass beyond round-off, named by part.
+    /// NaN, or (finite volumes only) a negative mass beyond round-off, named by
+    /// part. The spectral scheme does not preserve positivity: its negative values
+    /// are reported in `min_density`, not treated as a failure.
     fn check_state(&self, y: &[f64]) -> Option<String> {
         let s = self.flow.depth();
+        let check_sign = !self.settings.scheme.is_spectral();
         let lay = &self.flow.layout;
         for i in 0..=s {
             let p = lay.part(y, i);
@@ -372,7 +376,7 @@ impl Problem {
             }
             let max = p.iter().fold(0.0f64, |a, &b| a.max(b));
             let min = p.iter().fold(0.0f64, |a, &b| a.min(b));
-            if min < -1e-12 * max.max(f64::MIN_POSITIVE) {
+            if check_sign && min < -1e-12 * max.max(f64::MIN_POSITIVE) {
                 let vol = self.flow.parts[i].grid.cell_volume();
                 return Some(format!("negative density {:.3e} in {name}", min / vol));
             }

@@ -105,6 +105,24 @@ impl Grid {
         out
     }
 
+    /// Point masses of N(0, std² I) for the spectral scheme: `ρ(θ_c) h^k` at the cell
+    /// centres (collocation points), normalised to total mass 1. Exact cell integrals
+    /// would differ from point values by O(h²) and spoil spectral accuracy.
+    pub fn gaussian_point_masses(&self, std: f64) -> Vec<f64> {
+        let one_d: Vec<f64> = (0..self.cells).map(|i| (-0.5 * (self.centre(i) / std).powi(2)).exp()).collect();
+        let total: f64 = one_d.iter().sum();
+        let one_d: Vec<f64> = one_d.iter().map(|m| m / total).collect();
+        let mut out = vec![1.0; self.len()];
+        let mut idx = [0usize; MAX_DIM];
+        for (c, o) in out.iter_mut().enumerate() {
+            self.index(c, &mut idx[..self.k]);
+            for &i in &idx[..self.k] {
+                *o *= one_d[i];
+            }
+        }
+        out
+    }
+
     /// The (w, b) sub-grid left when the first `lin` coordinates are integrated out.
     pub fn reduced(&self, lin: usize) -> ReducedGrid {
         ReducedGrid { dims: self.k - lin, cells: self.cells, half_width: self.half_width }

@@ -144,6 +144,13 @@ impl LinearGaussian {
     }
 }
 
+/// Density of N(0, Σ) at (u, w), Σ stored as (Σ_uu, Σ_uw, Σ_ww).
+pub fn gaussian_density_2d(cov: &[f64; 3], u: f64, w: f64) -> f64 {
+    let det = cov[0] * cov[2] - cov[1] * cov[1];
+    let q = (cov[2] * u * u - 2.0 * cov[1] * u * w + cov[0] * w * w) / det;
+    (-0.5 * q).exp() / (2.0 * std::f64::consts::PI * det.sqrt())
+}
+
 /// G2 at initialisation for erf, d = 1, in closed form (n × n, row-major).
 pub fn g2_erf_initial(x: &[f64], output_bias: bool, std_nu: f64, eta_nu: f64, beta: f64) -> Vec<f64> {
     let n = x.len();
