@@ -59,6 +59,8 @@ pub struct Row {
     /// ∫|v_ρ|²/η_ρ ρ + ∫|v_ν|²/η_ν ν by quadrature (equals `dissipation_gram` exactly).
     pub dissipation_kinetic: f64,
     pub max_abs_f: f64,
+    /// λ_max(G)/n: the fastest relaxation rate of the residuals, dr/dt = −(G/n) r.
+    pub relaxation_rate: f64,
     /// KL divergences by transport of the log-density, ∫_0^t ∫ρ (η ΔΦ + v·θ/σ0²)
     /// (grid) or the particles' Lagrangian estimate (the same as kl_rho / kl_nu).
     pub kl_rho_transport: f64,
@@ -142,6 +144,7 @@ pub fn gram_row(t: f64, gram: &GramReport) -> Row {
         lambda_min_g2: first(&gram.eig_g2),
         lambda_min_g: first(&gram.eig_g),
         lambda_max_g: gram.eig_g.last().copied().unwrap_or(0.0),
+        relaxation_rate: gram.eig_g.last().copied().unwrap_or(0.0) / gram.f.len().max(1) as f64,
         dissipation_gram: quadratic_form(&gram.g, &gram.residual),
         ..Default::default()
     }
@@ -173,6 +176,12 @@ pub fn integrate<D: Dynamics>(problem: &mut D, observer: &mut dyn Observer<D::Fl
     let mut t = 0.0;
     let mut steps = 0usize;
     let mut dt_guess = if tcfg.dt > 0.0 { tcfg.dt } else { f64::INFINITY };
+    // The adaptive step also resolves the fastest relaxation of the residuals
+    // (dr/dt = −(G/n) r): dt ≤ n/λ_max(G) from the last output time, well inside the
+    // real stability interval of every tableau (≥ 2). The transport CFL number alone
+    // misses this mode when β²/n is large.
+    let relaxation_limit = |row: &Row| if row.relaxation_rate > 0.0 { 1.0 / row.relaxation_rate } else { f64::INFINITY };
+    let mut dt_relax = relaxation_limit(&last_row);
     let mut last_step: Option<(f64, f64, f64)> = None; // (dt, loss before, max cfl)
     let unstable = |t: f64, cause: String, last: &Row, steps: usize| {
         Ok(RunReport {
@@ -186,12 +195,15 @@ pub fn integrate<D: Dynamics>(problem: &mut D, observer: &mut dyn Observer<D::Fl
     for &t_out in &times[1..] {
         while t < t_out {
             let remaining = t_out - t;
+            let adaptive = tcfg.dt == 0.0;
             let mut dt = dt_guess.min(remaining);
             if tcfg.dt_max > 0.0 {
                 dt = dt.min(tcfg.dt_max);
             }
+            if adaptive {
+                dt = dt.min(dt_relax);
+            }
             let mut tries = 0;
-            let adaptive = tcfg.dt == 0.0;
             let (infos, max_cfl) = loop {
                 let mut first_rate = None;
                 let res = stepper.step(problem.flow_mut(), t, dt, &y, &mut y_next, |s, info: &StageInfo| {
@@ -263,6 +275,7 @@ pub fn integrate<D: Dynamics>(problem: &mut D, observer: &mut dyn Observer<D::Fl
             return unstable(t, format!("loss is {}", row.loss), &last_row, steps);
         }
         observer.row(&row, problem.flow(), &y)?;
+        dt_relax = relaxation_limit(&row);
         last_row = row;
     }
     Ok(RunReport {
