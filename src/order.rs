@@ -716,3 +716,30 @@ pub fn command(config: Config, args: &OrderArgs, out: &Path, force: bool) -> Res
     println!("results in {}/ (order.csv, order_config.json, {} plots order_*.svg)", dir.path.display(), plots.len());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finite_volume_restriction_sums_exact_cell_masses() {
+        // Exact Gaussian cell masses are normalised per coordinate over the same box, so
+        // the sums of the 2² fine masses in each coarse cell are the coarse exact masses
+        // (to the round-off of a 4-term sum).
+        let (fine, coarse) = (Grid::new(2, 16, 5.0), Grid::new(2, 8, 5.0));
+        let out = restrict_grid(&fine, &coarse, &fine.gaussian_masses(1.0), false).unwrap();
+        let exact = coarse.gaussian_masses(1.0);
+        let err = out.iter().zip(&exact).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+        assert!(err < 1e-16, "{err}");
+        // A non-integer ratio has no finite-volume restriction.
+        assert!(restrict_grid(&Grid::new(2, 12, 5.0), &coarse, &vec![0.0; 144], false).is_none());
+    }
+
+    #[test]
+    fn variants_parse_with_and_without_integrator() {
+        let v = parse_variants("fv1, spectral/rk4").unwrap();
+        assert_eq!(v[0], Variant { scheme: "fv1".into(), integrator: None });
+        assert_eq!(v[1].label(), "spectral/rk4");
+        assert!(parse_variants("").is_err() && parse_variants("fv2/rk5").is_err());
+    }
+}
