@@ -309,16 +309,9 @@ impl Study {
         let mut last = Last::default();
         let report = p.run(&mut last)?;
         let report = report.into_result()?;
-        let exact = (self.reference == Reference::Exact).then(|| LinearGaussian {
-            x: p.data.x_train.clone(),
-            y: p.data.y_train.clone(),
-            depth: config.grid.depth,
-            alpha: config.model.alpha,
-            beta: config.model.beta,
-            eta_rho: config.model.eta_rho,
-            eta_nu: config.model.eta_nu,
-            std_rho: config.model.init_std_rho,
-            std_nu: config.model.init_std_nu,
+        let m = &config.model;
+        let exact = (self.reference == Reference::Exact).then(|| {
+            LinearGaussian::of_network(&p.flow.network, p.data.x_train.clone(), p.data.y_train.clone(), m.init_std_rho, m.init_std_nu)
         });
         let s = p.flow.depth();
         let mut row = last.row.expect("a run writes at least one row");
