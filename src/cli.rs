@@ -239,23 +239,23 @@ pub fn parse_widths(text: &str) -> Result<Vec<usize>> {
         let w: usize = part
             .trim()
             .parse()
-            .map_err(|_| Error::config("--widths", format!("'{}' is not a positive integer", part.trim())))?;
+            .map_err(|_| Error::flag("--widths", format!("'{}' is not a positive integer", part.trim())))?;
         if w == 0 {
-            return Err(Error::config("--widths", "widths must be ≥ 1"));
+            return Err(Error::flag("--widths", "widths must be ≥ 1"));
         }
         widths.push(w);
     }
     widths.sort_unstable();
     widths.dedup();
     if widths.len() < 2 {
-        return Err(Error::config("--widths", "needs at least two distinct widths to fit a slope"));
+        return Err(Error::flag("--widths", "needs at least two distinct widths to fit a slope"));
     }
     Ok(widths)
 }
 
 pub fn compare(config: Config, widths: &[usize], seeds: usize, seed0: u64, out: &Path, force: bool, quiet: bool) -> Result<()> {
     if seeds == 0 {
-        return Err(Error::config("--seeds", "must be ≥ 1"));
+        return Err(Error::flag("--seeds", "must be ≥ 1"));
     }
     // Validate both solvers' settings before touching the output folder.
     config.validate()?;

@@ -74,15 +74,15 @@ impl ParticleProblem {
     /// Loads data and builds the problem; widths must be ≥ 1.
     pub fn from_config(config: Config, spec: ParticleSpec) -> Result<Self> {
         if spec.width == 0 {
-            return Err(Error::config("--width", "must be ≥ 1"));
+            return Err(Error::flag("--width", "must be ≥ 1"));
         }
         if spec.out_width == 0 {
-            return Err(Error::config("--out-width", "must be ≥ 1"));
+            return Err(Error::flag("--out-width", "must be ≥ 1"));
         }
         let settings = config.validate_particles()?;
         let per_particle = (config.grid.depth * settings.k_rho + settings.k_nu) as f64;
         if per_particle * spec.width.max(spec.out_width) as f64 * 8.0 * 12.0 > 8.0 * 1024f64.powi(3) {
-            return Err(Error::config("--width", "the particle state would need more than 8 GiB"));
+            return Err(Error::flag("--width", "the particle state would need more than 8 GiB"));
         }
         let data = crate::data::load(&config, &settings.source)?;
         Ok(ParticleProblem::new(config, settings, data, spec))
