@@ -309,16 +309,9 @@ impl Study {
         let mut last = Last::default();
         let report = p.run(&mut last)?;
         let report = report.into_result()?;
-        let exact = (self.reference == Reference::Exact).then(|| LinearGaussian {
-            x: p.data.x_train.clone(),
-            y: p.data.y_train.clone(),
-            depth: config.grid.depth,
-            alpha: config.model.alpha,
-            beta: config.model.beta,
-            eta_rho: config.model.eta_rho,
-            eta_nu: config.model.eta_nu,
-            std_rho: config.model.init_std_rho,
-            std_nu: config.model.init_std_nu,
+        let m = &config.model;
+        let exact = (self.reference == Reference::Exact).then(|| {
+            LinearGaussian::of_network(&p.flow.network, p.data.x_train.clone(), p.data.y_train.clone(), m.init_std_rho, m.init_std_nu)
         });
         let s = p.flow.depth();
         let mut row = last.row.expect("a run writes at least one row");
@@ -715,4 +708,31 @@ pub fn command(config: Config, args: &OrderArgs, out: &Path, force: bool) -> Res
     let plots = write_plots(&dir, &study, &results)?;
     println!("results in {}/ (order.csv, order_config.json, {} plots order_*.svg)", dir.path.display(), plots.len());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finite_volume_restriction_sums_exact_cell_masses() {
+        // Exact Gaussian cell masses are normalised per coordinate over the same box, so
+        // the sums of the 2² fine masses in each coarse cell are the coarse exact masses
+        // (to the round-off of a 4-term sum).
+        let (fine, coarse) = (Grid::new(2, 16, 5.0), Grid::new(2, 8, 5.0));
+        let out = restrict_grid(&fine, &coarse, &fine.gaussian_masses(1.0), false).unwrap();
+        let exact = coarse.gaussian_masses(1.0);
+        let err = out.iter().zip(&exact).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+        assert!(err < 1e-16, "{err}");
+        // A non-integer ratio has no finite-volume restriction.
+        assert!(restrict_grid(&Grid::new(2, 12, 5.0), &coarse, &vec![0.0; 144], false).is_none());
+    }
+
+    #[test]
+    fn variants_parse_with_and_without_integrator() {
+        let v = parse_variants("fv1, spectral/rk4").unwrap();
+        assert_eq!(v[0], Variant { scheme: "fv1".into(), integrator: None });
+        assert_eq!(v[1].label(), "spectral/rk4");
+        assert!(parse_variants("").is_err() && parse_variants("fv2/rk5").is_err());
+    }
 }

@@ -61,6 +61,22 @@ fn kl_to_isotropic(cov: &[f64; 3], s2: f64) -> f64 {
 }
 
 impl LinearGaussian {
+    /// The closure of a network (its depth, scalings and learning-rate factors) on
+    /// training data `x`, `y` (d = 1), from N(0, std_rho² I) and N(0, std_nu² I).
+    pub fn of_network(network: &super::Network, x: Vec<f64>, y: Vec<f64>, std_rho: f64, std_nu: f64) -> Self {
+        LinearGaussian {
+            x,
+            y,
+            depth: network.depth,
+            alpha: network.alpha,
+            beta: network.beta,
+            eta_rho: network.eta_rho,
+            eta_nu: network.eta_nu,
+            std_rho,
+            std_nu,
+        }
+    }
+
     pub fn initial(&self) -> GaussianState {
         let r = self.std_rho * self.std_rho;
         let v = self.std_nu * self.std_nu;
