@@ -30,15 +30,7 @@ pub fn run(cfg: Config) -> (Problem, Vec<Row>) {
 
 /// The exact Gaussian closure of a linear-activation configuration on its training data.
 pub fn linear_gaussian(cfg: &Config, data: &Dataset) -> LinearGaussian {
-    LinearGaussian {
-        x: data.x_train.clone(),
-        y: data.y_train.clone(),
-        depth: cfg.grid.depth,
-        alpha: cfg.model.alpha,
-        beta: cfg.model.beta,
-        eta_rho: cfg.model.eta_rho,
-        eta_nu: cfg.model.eta_nu,
-        std_rho: cfg.model.init_std_rho,
-        std_nu: cfg.model.init_std_nu,
-    }
+    let settings = cfg.validate().expect("valid config");
+    let network = cfg.network(&settings);
+    LinearGaussian::of_network(&network, data.x_train.clone(), data.y_train.clone(), cfg.model.init_std_rho, cfg.model.init_std_nu)
 }
