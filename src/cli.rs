@@ -16,7 +16,8 @@ pub const KL_BOUNDARY_NOTE: &str = "KL = Σ p log(p/q) + (Σq − Σp) over the 
 
 pub fn run(config: Config, out: &Path, force: bool, quiet: bool) -> Result<()> {
     let mut problem = Problem::from_config(config)?;
-    let dir = OutputDir::prepare(out, force, io::RUN_FILES)?;
+    let ours: Vec<&str> = io::RUN_FILES.iter().chain(crate::figures::FIGURE_FILES).copied().collect();
+    let dir = OutputDir::prepare(out, force, &ours)?;
     let show = !quiet && std::io::stderr().is_terminal();
     let mut writer = RunWriter::new(dir, problem.config.time.t_end, show)?;
     let report = problem.run(&mut writer)?;
@@ -27,6 +28,7 @@ pub fn run(config: Config, out: &Path, force: bool, quiet: bool) -> Result<()> {
         let state = writer.last_state.clone();
         problem.flow.update_atoms(&state);
         io::write_density_snapshots(&dir, &problem.flow, &state, "last")?;
+        crate::figures::run_figures(&dir, &problem, &writer.rows, &state)?;
         let d = problem.data.d;
         let f_train = problem.flow.predict(&problem.data.x_train).f;
         let f_test = problem.flow.predict(&problem.data.x_test).f;

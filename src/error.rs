@@ -17,6 +17,9 @@ pub enum Error {
     /// A file given on the command line cannot be read.
     #[error("cannot read {path}: {source}")]
     Input { path: PathBuf, source: std::io::Error },
+    /// A command-line flag is malformed (the message names the flag).
+    #[error("{flag}: {msg}")]
+    Usage { flag: String, msg: String },
     /// The output folder already holds results.
     #[error("output folder {path} already holds results ({file}); pass --force to replace them or choose another --out")]
     OutputExists { path: PathBuf, file: String },
@@ -32,6 +35,9 @@ impl Error {
     pub fn config(key: &str, msg: impl Into<String>) -> Self {
         Error::Config { key: key.to_string(), msg: msg.into() }
     }
+    pub fn usage(flag: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Usage { flag: flag.into(), msg: msg.into() }
+    }
     pub fn output(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> Self {
         Error::Output { path: path.into(), msg: e.to_string() }
     }
@@ -42,6 +48,7 @@ impl Error {
             | Error::ConfigFile { .. }
             | Error::Data { .. }
             | Error::Input { .. }
+            | Error::Usage { .. }
             | Error::OutputExists { .. } => 2,
             Error::Unstable { .. } => 3,
             Error::Output { .. } => 1,

@@ -92,7 +92,7 @@ pub struct HeatMap<'a> {
 }
 
 const SIZE: (u32, u32) = (800, 560);
-const HEAT_SIZE: (u32, u32) = (720, 600);
+const HEAT_SIZE: (u32, u32) = (700, 600);
 
 /// The colours of successive series (Tableau 10).
 const PALETTE: [RGBColor; 10] = [
@@ -137,7 +137,8 @@ fn tick_label(v: f64, log: bool) -> String {
         if (v - r).abs() < 1e-9 {
             format!("1e{}", r as i64)
         } else {
-            format!("{:.2e}", 10f64.powf(v))
+            let x = 10f64.powf(v);
+            if (1e-3..1e4).contains(&x) { format!("{:.3}", x) } else { format!("{x:.2e}") }
         }
     } else if v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-3) {
         format!("{v:.2e}")
@@ -265,7 +266,7 @@ pub fn heat_map_svg(map: &HeatMap) -> std::result::Result<String, String> {
     {
         let root = SVGBackend::with_string(&mut text, HEAT_SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let (main, bar) = root.split_horizontally(HEAT_SIZE.0 - 110);
+        let (main, bar) = root.split_horizontally(HEAT_SIZE.0 - 100);
         let mut ctx = ChartBuilder::on(&main)
             .caption(&map.title, ("sans-serif", 17))
             .margin(10)
@@ -330,6 +331,7 @@ fn colour_bar(area: &DrawingArea<SVGBackend, Shift>, vmax: f64) -> std::result::
         .disable_mesh()
         .disable_x_axis()
         .y_labels(6)
+        .y_label_style(("sans-serif", 13))
         .y_label_formatter(&|v| tick_label(*v, false))
         .draw()
         .map_err(|e| e.to_string())?;
