@@ -1,8 +1,8 @@
 //! The standard figures of a run, drawn with [`crate::plot`] into its output folder:
 //!
 //! * `loss.svg` — training and test loss against t (log y);
-//! * `lambda_min.svg` — λ_min of G₁, G₂ and G against t (log y; λ ≤ 0, e.g. G₁ at
-//!   t = 0, is not drawn);
+//! * `lambda_min.svg` — λ_min of G₁, G₂ and G against t (log y; values below
+//!   1e-13·λ_max(G), round-off such as G₁ at t = 0, are not drawn);
 //! * `kl_w2.svg` — KL_ρ, KL_ν and the W₂ path bounds A_ρ, A_ν against t;
 //! * `rho_slice{l}_{first,last}.svg`, `nu_{first,last}.svg` — heat maps of every
 //!   density at the first and last output time on its first two coordinates (for
@@ -19,6 +19,9 @@ use crate::theory::Analysis;
 /// The files written here (for `--force`; `rho_slice*` is already a run file).
 pub const FIGURE_FILES: &[&str] =
     &["loss.svg", "lambda_min.svg", "kl_w2.svg", "rho_slice*", "nu_first.svg", "nu_last.svg", "gram_bound.svg"];
+
+/// Eigenvalues below this fraction of λ_max(G) are round-off.
+const ROUND_OFF: f64 = 1e-13;
 
 fn series(rows: &[Row], label: &str, f: impl Fn(&Row) -> Option<f64>) -> Series {
     Series::new(label, rows.iter().filter_map(|r| f(r).map(|v| (r.t, v))).collect())
@@ -44,13 +47,16 @@ pub fn run_figures(dir: &OutputDir, problem: &Problem, rows: &[Row], last_state:
             .series(series(rows, "training loss", |r| pos(r.loss)))
             .series(series(rows, "test loss", |r| r.test_loss)),
     )?;
+    // Eigenvalues at round-off level (G1 at t = 0 is exactly 0 in exact arithmetic)
+    // would set the scale of a log axis; they are not drawn.
+    let above = |v: f64, r: &Row| if v > ROUND_OFF * r.lambda_max_g { Some(v) } else { None };
     plot::line_chart(
         &dir.file("lambda_min.svg"),
-        &LineChart::new("smallest eigenvalues of the Gram matrices", "t", "λ_min")
+        &LineChart::new("smallest eigenvalues of the Gram matrices (values < 1e-13·λ_max(G) not drawn)", "t", "λ_min")
             .log_y(true)
-            .series(series(rows, "λ_min(G1)", |r| pos(r.lambda_min_g1)))
-            .series(series(rows, "λ_min(G2)", |r| pos(r.lambda_min_g2)))
-            .series(series(rows, "λ_min(G)", |r| pos(r.lambda_min_g))),
+            .series(series(rows, "λ_min(G1)", |r| above(r.lambda_min_g1, r)))
+            .series(series(rows, "λ_min(G2)", |r| above(r.lambda_min_g2, r)))
+            .series(series(rows, "λ_min(G)", |r| above(r.lambda_min_g, r))),
     )?;
     plot::line_chart(
         &dir.file("kl_w2.svg"),
