@@ -11,7 +11,9 @@
 //! * [`measure`] — grids (cell masses, quadrature) and their reduction to atoms;
 //! * [`fv`] — finite-volume transport; [`time`] — Runge–Kutta tableaux;
 //! * [`eulerian`] — the semi-discrete flow on grids; [`run`] — the driver;
-//! * [`config`], [`data`], [`io`], [`plot`] — the program.
+//! * [`theory`] — checks of the convergence theory on a run; [`sweep`] — grids of
+//!   configurations, run here or emitted for a batch system and collected;
+//! * [`config`], [`data`], [`io`], [`plot`], [`figures`] — the program.
 //!
 //! Conventions: densities are stored as cell masses (Σ = 1 at t = 0); matrices are
 //! row-major `Vec<f64>`; eigenvalues ascend.
