@@ -426,8 +426,8 @@ pub fn write_plots(dir: &OutputDir, slopes: &[Slope]) -> Result<()> {
 
 /// Files the sweep writes into its output folder (for `--force`).
 pub const SWEEP_FILES: &[&str] = &["sweep.csv", "sweep.json", "sweep.json.tmp", "sweep_gap.svg", "sweep_kl.svg"];
-/// Files `--emit` writes.
-pub const EMIT_FILES: &[&str] = &["manifest.json", "manifest.json.tmp", "commands.txt", "point_*"];
+/// Files `--emit` writes besides the point configs.
+pub const EMIT_FILES: &[&str] = &["manifest.json", "manifest.json.tmp", "commands.txt"];
 
 fn finish(dir: &OutputDir, ranges: &[Range], table: &[Outcome], extra: serde_json::Value) -> Result<()> {
     let slopes = standard_slopes(table);
@@ -469,7 +469,11 @@ pub fn command(base: Option<&Path>, sets: &[String], specs: &[String], out: &Pat
 pub fn emit(base: Option<&Path>, sets: &[String], specs: &[String], dir: &Path, force: bool) -> Result<()> {
     let ranges = specs.iter().map(|s| parse_range(s)).collect::<Result<Vec<_>>>()?;
     let pts = points(base, sets, &ranges)?;
-    let out = OutputDir::prepare(dir, force, EMIT_FILES)?;
+    // With --force only the manifest, the command list and these points' configs go
+    // (never an output folder of an earlier batch).
+    let names: Vec<String> = pts.iter().map(|p| format!("{}.toml", p.id)).collect();
+    let ours: Vec<&str> = EMIT_FILES.iter().copied().chain(names.iter().map(String::as_str)).collect();
+    let out = OutputDir::prepare(dir, force, &ours)?;
     let mut commands = String::new();
     let mut listed = Vec::new();
     for p in &pts {

@@ -160,6 +160,18 @@ fn emit_then_collect_with_a_missing_point_a_duplicate_and_a_stale_folder() {
     let gap_plot = fs::read_to_string(here.join("sweep_gap.svg")).unwrap();
     assert!(gap_plot.starts_with("<svg") && gap_plot.contains("model.beta=0.5: slope") && gap_plot.contains("model.beta=2: slope"));
     assert!(fs::read_to_string(here.join("sweep_kl.svg")).unwrap().contains("data.n_train=8: slope"));
+    // Emitting again into the folder needs --force and keeps the batch's output folders.
+    let emit_again = |force: bool| {
+        let mut c = mfres();
+        c.arg("sweep").args(set_args()).args(["--set-range", "model.beta=0.5,2", "--set-range", "data.n_train=6,8", "--emit"]).arg(&dir);
+        if force {
+            c.arg("--force");
+        }
+        c.output().unwrap()
+    };
+    assert_eq!(emit_again(false).status.code(), Some(2));
+    assert!(emit_again(true).status.success());
+    assert!(dir.join("point_000/summary.json").exists() && dir.join("point_001_rerun/summary.json").exists());
     fs::remove_dir_all(&dir).unwrap();
     fs::remove_dir_all(&here).unwrap();
 }
