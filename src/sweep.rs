@@ -7,7 +7,8 @@
 //!   resolved and validated (and its data loaded) before anything is written.
 //! * Per point: final training and test loss, generalisation gap (test − train),
 //!   KL_ρ, KL_ν, λ_min(G₂(0)), λ_min(G(0)) and t_half (first output time with
-//!   λ_min(G) < λ_min(G(0))/2), all from the output rows (the same code for a run
+//!   λ_min(G) < λ_min(G(0))/2; "undefined" when λ_min(G(0)) is not positive beyond
+//!   round-off, see [`crate::theory::half_time`]), all from the output rows (the same code for a run
 //!   here and for a collected `timeseries.csv`).
 //! * Slopes: least-squares slope of ln(gap) against ln(n_train) for every value of the
 //!   other range keys (so per β), and of ln(KL_ρ + KL_ν) against ln(β) per n_train.
@@ -35,6 +36,7 @@ use crate::error::{Error, Result};
 use crate::io::{self, OutputDir};
 use crate::plot::{self, LineChart, Series};
 use crate::run::{Collect, Problem, Row, Termination};
+use crate::theory::HalfTime;
 
 /// One `--set-range` list.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -123,14 +125,19 @@ pub struct Metrics {
     pub lambda_min_g2_0: f64,
     pub lambda_min_g_0: f64,
     pub t_half: Option<f64>,
+    /// False when λ_min(G(0)) is not positive beyond round-off (t_half undefined).
+    pub t_half_defined: bool,
 }
 
 impl Metrics {
     pub fn from_rows(rows: &[Row]) -> Option<Metrics> {
         let first = rows.first()?;
         let last = rows.last()?;
-        let l0 = first.lambda_min_g;
-        let t_half = if l0 > 0.0 { rows.iter().find(|r| r.lambda_min_g < 0.5 * l0).map(|r| r.t) } else { Some(first.t) };
+        let ht = crate::theory::half_time(rows);
+        let t_half = match ht {
+            HalfTime::At(k) => Some(rows[k].t),
+            _ => None,
+        };
         Some(Metrics {
             t_end: last.t,
             loss_final: last.loss,
@@ -141,7 +148,16 @@ impl Metrics {
             lambda_min_g2_0: first.lambda_min_g2,
             lambda_min_g_0: first.lambda_min_g,
             t_half,
+            t_half_defined: ht != HalfTime::Undefined,
         })
+    }
+    /// The time, "not reached", or "undefined" (λ_min(G(0)) at round-off).
+    pub fn t_half_text(&self) -> String {
+        match (self.t_half, self.t_half_defined) {
+            (Some(t), _) => t.to_string(),
+            (None, true) => "not reached".into(),
+            (None, false) => "undefined".into(),
+        }
     }
     pub fn kl_total(&self) -> f64 {
         self.kl_rho + self.kl_nu
@@ -344,7 +360,7 @@ pub fn write_table(path: &Path, ranges: &[Range], table: &[Outcome]) -> Result<(
                 format!("{:e}", m.kl_nu),
                 format!("{:e}", m.lambda_min_g2_0),
                 format!("{:e}", m.lambda_min_g_0),
-                m.t_half.map(|t| t.to_string()).unwrap_or_else(|| "not reached".into()),
+                m.t_half_text(),
                 m.t_end.to_string(),
             ]),
             None => rec.extend(std::iter::repeat_n(String::new(), 9)),
@@ -379,7 +395,7 @@ pub fn print_table(ranges: &[Range], table: &[Outcome], slopes: &[Slope]) {
                 m.kl_rho,
                 m.kl_nu,
                 m.lambda_min_g2_0,
-                m.t_half.map(|t| t.to_string()).unwrap_or_else(|| "-".into())
+                m.t_half_text()
             );
         } else {
             line += &format!(" {:>11} {:>11} {:>11} {:>10} {:>10} {:>11} {:>7}", "-", "-", "-", "-", "-", "-", "-");
@@ -517,6 +533,7 @@ pub fn read_timeseries(path: &Path) -> std::result::Result<Vec<Row>, String> {
         col("kl_rho")?,
         col("kl_nu")?,
     );
+    let cgmax = col("lambda_max_g")?;
     let mut rows = Vec::new();
     for (k, rec) in r.records().enumerate() {
         let rec = rec.map_err(|e| e.to_string())?;
@@ -530,6 +547,7 @@ pub fn read_timeseries(path: &Path) -> std::result::Result<Vec<Row>, String> {
             test_loss: if test.is_empty() { None } else { Some(num(ctl)?) },
             lambda_min_g2: num(cg2)?,
             lambda_min_g: num(cg)?,
+            lambda_max_g: num(cgmax)?,
             kl_rho: num(ckr)?,
             kl_nu: num(ckn)?,
             ..Default::default()

@@ -109,6 +109,8 @@ pub struct GramBound {
 #[derive(Clone, Debug, Serialize)]
 pub struct Half {
     pub lambda0: f64,
+    /// λ_min(G(0)) > 1e-10·λ_max(G(0)): otherwise t_half and the ball are undefined.
+    pub defined: bool,
     /// First output time with λ_min(G) < λ_min(G(0))/2.
     pub t_half: Option<f64>,
     /// Last output time before t_half (the end of the run when not reached).
@@ -217,6 +219,30 @@ pub fn initial_check(row0: &Row, degeneracy: &Degeneracy, n: usize) -> Initial {
     Initial { lambda_min_g2: lmin, lambda_max_g2: lmax, positive, cause }
 }
 
+/// Where λ_min(G) first falls below half its initial value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HalfTime {
+    /// At this row.
+    At(usize),
+    NotReached,
+    /// λ_min(G(0)) is not positive beyond round-off (≤ [`POSITIVE_REL`]·λ_max(G(0))):
+    /// there is no ball in which the theory applies.
+    Undefined,
+}
+
+/// The first row with λ_min(G) < λ_min(G(0))/2.
+pub fn half_time(rows: &[Row]) -> HalfTime {
+    let Some(first) = rows.first() else { return HalfTime::Undefined };
+    let l0 = first.lambda_min_g;
+    if !(l0 > POSITIVE_REL * first.lambda_max_g.abs()) {
+        return HalfTime::Undefined;
+    }
+    match rows.iter().position(|r| r.lambda_min_g < 0.5 * l0) {
+        Some(k) => HalfTime::At(k),
+        None => HalfTime::NotReached,
+    }
+}
+
 /// Runs every check on the output rows of a run with `n` training points.
 pub fn analyse(rows: &[Row], n: usize, beta: f64, degeneracy: &Degeneracy) -> Analysis {
     assert!(!rows.is_empty(), "a run has at least the row at t = 0");
@@ -281,11 +307,15 @@ pub fn analyse(rows: &[Row], n: usize, beta: f64, degeneracy: &Degeneracy) -> An
 
     // t_half and the linear-convergence claim inside the ball.
     let lambda0 = lam[0];
-    let k_half = if lambda0 > 0.0 { lam.iter().position(|&l| l < 0.5 * lambda0) } else { Some(0) };
-    let k_inside = match k_half {
-        Some(0) => 0,
-        Some(k) => k - 1,
-        None => rows.len() - 1,
+    let ht = half_time(rows);
+    let k_half = match ht {
+        HalfTime::At(k) => Some(k),
+        _ => None,
+    };
+    let k_inside = match ht {
+        HalfTime::At(k) => k.saturating_sub(1),
+        HalfTime::NotReached => rows.len() - 1,
+        HalfTime::Undefined => 0,
     };
     // Ratios at t > 0 (at t = 0 it is 1 by construction); 1 when no such time is inside.
     let mut lin_worst = if k_inside == 0 { 1.0 } else { f64::NEG_INFINITY };
@@ -295,6 +325,7 @@ pub fn analyse(rows: &[Row], n: usize, beta: f64, degeneracy: &Degeneracy) -> An
     }
     let half = Half {
         lambda0,
+        defined: ht != HalfTime::Undefined,
         t_half: k_half.map(|k| t[k]),
         t_inside: t[k_inside],
         w2_path_rho_at_t_half: k_half.map(|k| rows[k].w2_path_rho),
@@ -302,7 +333,7 @@ pub fn analyse(rows: &[Row], n: usize, beta: f64, degeneracy: &Degeneracy) -> An
         w2_path_rho_inside: rows[k_inside].w2_path_rho,
         w2_path_nu_inside: rows[k_inside].w2_path_nu,
         linear_worst_ratio: lin_worst,
-        linear_holds: lin_worst <= 1.0 + BOUND_TOL,
+        linear_holds: ht != HalfTime::Undefined && lin_worst <= 1.0 + BOUND_TOL,
     };
 
     // Rate.
@@ -376,6 +407,10 @@ fn claims(a: &Analysis) -> Vec<Claim> {
     push("gram_bound", verdict(g.holds_lower), d);
     let h = &a.half;
     let d = match h.t_half {
+        None if !h.defined => format!(
+            "t_half undefined: λ_min(G(0)) = {:.4e} is not positive beyond round-off (≤ {POSITIVE_REL:.0e}·λ_max), so there is no ball in which the theory applies",
+            h.lambda0
+        ),
         Some(th) => format!(
             "t_half = {th} (λ_min(G) < λ_min(G(0))/2 = {:.4e}); W2 path bounds at t_half: A_ρ = {:.4e}, A_ν = {:.4e}; inside up to t = {}: A_ρ = {:.4e}, A_ν = {:.4e}",
             0.5 * h.lambda0,
@@ -391,16 +426,19 @@ fn claims(a: &Analysis) -> Vec<Claim> {
         ),
     };
     push("t_half", Verdict::Info, d);
-    push(
-        "linear_convergence_inside_ball",
-        verdict(h.linear_holds && h.lambda0 > 0.0),
-        format!(
-            "L(t) ≤ L(0)exp(−λ_min(G(0))t/n) for t ≤ {}: worst ratio {:.6}{}",
-            h.t_inside,
-            h.linear_worst_ratio,
-            if h.lambda0 > 0.0 { "" } else { " (λ_min(G(0)) ≤ 0: no rate to check)" }
-        ),
-    );
+    if h.defined {
+        push(
+            "linear_convergence_inside_ball",
+            verdict(h.linear_holds),
+            format!("L(t) ≤ L(0)exp(−λ_min(G(0))t/n) for t ≤ {}: worst ratio {:.6}", h.t_inside, h.linear_worst_ratio),
+        );
+    } else {
+        push(
+            "linear_convergence_inside_ball",
+            Verdict::Info,
+            "λ_min(G(0)) is not positive beyond round-off: no rate to check".into(),
+        );
+    }
     let r = &a.rate;
     push(
         "exponential_rate",
@@ -573,6 +611,15 @@ mod tests {
         assert!(!b.gram_bound.holds_lower);
         assert_eq!(b.gram_bound.worst_ratio_lower_t, 2.5);
         assert_eq!(b.claims[1].verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn t_half_is_undefined_at_round_off() {
+        let rows: Vec<Row> = (0..3).map(|k| row(k as f64, 1.0 - 0.1 * k as f64, 1e-16)).collect();
+        assert_eq!(half_time(&rows), HalfTime::Undefined);
+        let a = analyse(&rows, 2, 1.0, &Degeneracy::default());
+        assert!(!a.half.defined && a.half.t_half.is_none() && !a.initial.positive);
+        assert_eq!(a.claims.iter().find(|c| c.name == "linear_convergence_inside_ball").unwrap().verdict, Verdict::Info);
     }
 
     #[test]
