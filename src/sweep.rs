@@ -378,7 +378,7 @@ pub fn print_table(ranges: &[Range], table: &[Outcome], slopes: &[Slope]) {
     for r in ranges {
         head += &format!(" {:>14}", r.key);
     }
-    head += &format!(" {:>11} {:>11} {:>11} {:>10} {:>10} {:>11} {:>7}  status", "loss", "test loss", "gap", "KL_rho", "KL_nu", "λmin G2(0)", "t_half");
+    head += &format!(" {:>11} {:>11} {:>11} {:>10} {:>10} {:>11} {:>11}  status", "loss", "test loss", "gap", "KL_rho", "KL_nu", "λmin G2(0)", "t_half");
     println!("{head}");
     for o in table {
         let mut line = format!("  {:<10}", o.id);
@@ -388,7 +388,7 @@ pub fn print_table(ranges: &[Range], table: &[Outcome], slopes: &[Slope]) {
         if let Some(m) = &o.metrics {
             let f = |v: Option<f64>| v.map(|x| format!("{x:.4e}")).unwrap_or_else(|| "-".into());
             line += &format!(
-                " {:>11} {:>11} {:>11} {:>10.3e} {:>10.3e} {:>11.3e} {:>7}",
+                " {:>11} {:>11} {:>11} {:>10.3e} {:>10.3e} {:>11.3e} {:>11}",
                 f(Some(m.loss_final)),
                 f(m.test_loss_final),
                 f(m.gap),
@@ -398,7 +398,7 @@ pub fn print_table(ranges: &[Range], table: &[Outcome], slopes: &[Slope]) {
                 m.t_half_text()
             );
         } else {
-            line += &format!(" {:>11} {:>11} {:>11} {:>10} {:>10} {:>11} {:>7}", "-", "-", "-", "-", "-", "-", "-");
+            line += &format!(" {:>11} {:>11} {:>11} {:>10} {:>10} {:>11} {:>11}", "-", "-", "-", "-", "-", "-", "-");
         }
         println!("{line}  {}", o.status);
     }
