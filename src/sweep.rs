@@ -199,7 +199,9 @@ pub struct Slope {
 
 /// Slopes of ln y against ln(value of `against`), one per combination of the other keys.
 pub fn loglog_slopes(table: &[Outcome], against: &str, quantity: &str, y: impl Fn(&Metrics) -> Option<f64>) -> Vec<Slope> {
-    let mut groups: BTreeMap<String, (Vec<(f64, f64)>, usize, usize)> = BTreeMap::new();
+    // Per group: the usable (x, y), how many were used and left out.
+    type Group = (Vec<(f64, f64)>, usize, usize);
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for o in table {
         if !o.overrides.iter().any(|(k, _)| k == against) {

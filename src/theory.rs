@@ -514,11 +514,9 @@ pub fn run_and_analyse(problem: &mut Problem, dir: Option<&OutputDir>, quiet: bo
             (c.rows, report, Vec::new())
         }
     };
-    if let Some(dir) = dir {
-        if !last_state.is_empty() {
-            write_last(dir, problem, &last_state)?;
-            crate::figures::run_figures(dir, problem, &rows, &last_state)?;
-        }
+    if let (Some(dir), false) = (dir, last_state.is_empty()) {
+        write_last(dir, problem, &last_state)?;
+        crate::figures::run_figures(dir, problem, &rows, &last_state)?;
     }
     let analysis = analyse(&rows, n, beta, &problem.degeneracy);
     Ok((rows, analysis, report.termination))
