@@ -442,7 +442,7 @@ fn claims(a: &Analysis) -> Vec<Claim> {
     let r = &a.rate;
     push(
         "exponential_rate",
-        verdict(r.holds),
+        if r.fitted.is_nan() { Verdict::Info } else { verdict(r.holds) },
         format!(
             "fitted rate −d ln L/dt = {:.4e} (average {:.4e}) ≥ 2λ_min(G)/n: min {:.4e}, mean {:.4e} (ratio fitted/mean {:.1}); \
              mean of (rᵀGr/n²)/L, the rate of the identity, {:.4e}",
@@ -552,6 +552,9 @@ pub fn command(config: Config, out: &Path, force: bool, quiet: bool) -> Result<(
     io::write_json(&dir.file("theory.json"), &doc)?;
     crate::figures::theory_figures(&dir, &analysis)?;
     println!("mfres theory — {} (n = {})", problem.data.name, analysis.n);
+    if let Termination::Unstable { t, .. } = &termination {
+        println!("  the run stopped at t = {t:.6} (cause below): the checks cover the output times before it");
+    }
     print_claims(&analysis);
     println!("  results in {}/", dir.path.display());
     match termination {
