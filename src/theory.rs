@@ -170,6 +170,13 @@ pub struct Analysis {
     pub rate: Rate,
     pub kl: Kl,
     pub generalisation: Generalisation,
+    /// Output times at which the loss is above its value at the previous output time
+    /// (impossible for the flow, whose loss is its energy).
+    pub loss_increases: Vec<f64>,
+    /// Largest mass that left a box (ρ: mean over slices), at the end.
+    pub outflow: f64,
+    /// What makes the numbers of this run unreliable as a test of the theory.
+    pub warnings: Vec<String>,
     pub claims: Vec<Claim>,
 }
 
@@ -369,7 +376,21 @@ pub fn analyse(rows: &[Row], n: usize, beta: f64, degeneracy: &Degeneracy) -> An
         gap: last.test_loss.map(|v| v - last.loss),
         rademacher_scale: beta * (kl_end.max(0.0) / nf).sqrt(),
     };
-    let mut a = Analysis { n, initial, gram_bound, half, rate, kl, generalisation, claims: Vec::new() };
+    let loss_increases: Vec<f64> = rows.windows(2).filter(|w| w[1].loss > w[0].loss).map(|w| w[1].t).collect();
+    let outflow = last.outflow_rho.max(last.outflow_nu);
+    let mut a = Analysis {
+        n,
+        initial,
+        gram_bound,
+        half,
+        rate,
+        kl,
+        generalisation,
+        loss_increases,
+        outflow,
+        warnings: Vec::new(),
+        claims: Vec::new(),
+    };
     a.claims = claims(&a);
     a
 }
@@ -381,6 +402,20 @@ fn verdict(ok: bool) -> Verdict {
 fn claims(a: &Analysis) -> Vec<Claim> {
     let mut out = Vec::new();
     let mut push = |name: &str, verdict: Verdict, detail: String| out.push(Claim { name: name.into(), verdict, detail });
+    push(
+        "loss_non_increasing",
+        verdict(a.loss_increases.is_empty()),
+        if a.loss_increases.is_empty() {
+            "the loss never increases between output times (it is the energy of the flow)".into()
+        } else {
+            format!(
+                "the loss increases at {} output time(s), first at t = {}: the numerical solution is not a gradient flow there \
+                 (a time step too long for the loss dynamics — try --set time.dt_max=… — or mass leaving the box)",
+                a.loss_increases.len(),
+                a.loss_increases[0]
+            )
+        },
+    );
     let i = &a.initial;
     let mut d = format!(
         "λ_min(G2(0)) = {:.4e}, λ_max(G2(0)) = {:.4e} (positive means > {POSITIVE_REL:.0e}·λ_max)",
@@ -541,7 +576,20 @@ pub fn command(config: Config, out: &Path, force: bool, quiet: bool) -> Result<(
     let mut problem = Problem::from_config(config)?;
     let ours: Vec<&str> = io::RUN_FILES.iter().chain(crate::figures::FIGURE_FILES).chain(THEORY_FILES).copied().collect();
     let dir = OutputDir::prepare(out, force, &ours)?;
-    let (_rows, analysis, termination) = run_and_analyse(&mut problem, Some(&dir), quiet)?;
+    let (_rows, mut analysis, termination) = run_and_analyse(&mut problem, Some(&dir), quiet)?;
+    let warn = problem.config.grid.outflow_warning;
+    if analysis.outflow > warn {
+        analysis.warnings.push(format!(
+            "mass left the box (outflow {:.3e} > grid.outflow_warning = {warn:.0e}): the grid no longer holds the densities; increase grid.half_width",
+            analysis.outflow
+        ));
+    }
+    if analysis.gram_bound.energy_identity_gap > 0.1 {
+        analysis.warnings.push(format!(
+            "dL/dt of the grid system differs from −rᵀGr/n² by up to {:.0}%: the bound is not tested at this resolution",
+            100.0 * analysis.gram_bound.energy_identity_gap
+        ));
+    }
     let doc = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "data": problem.data.name,
@@ -556,6 +604,9 @@ pub fn command(config: Config, out: &Path, force: bool, quiet: bool) -> Result<(
         println!("  the run stopped at t = {t:.6} (cause below): the checks cover the output times before it");
     }
     print_claims(&analysis);
+    for w in &analysis.warnings {
+        eprintln!("warning: {w}");
+    }
     println!("  results in {}/", dir.path.display());
     match termination {
         Termination::Unstable { t, cause } => Err(Error::Unstable { t, cause }),
@@ -611,7 +662,13 @@ mod tests {
         let b = analyse(&slow, n, 1.0, &Degeneracy::default());
         assert!(!b.gram_bound.holds_lower);
         assert_eq!(b.gram_bound.worst_ratio_lower_t, 2.5);
-        assert_eq!(b.claims[1].verdict, Verdict::Fail);
+        assert_eq!(b.claims.iter().find(|c| c.name == "gram_bound").unwrap().verdict, Verdict::Fail);
+        assert!(b.loss_increases.is_empty());
+        let mut up = rows.clone();
+        up[7].loss = up[6].loss * 1.5;
+        let c = analyse(&up, n, 1.0, &Degeneracy::default());
+        assert_eq!(c.loss_increases, vec![3.5]);
+        assert_eq!(c.claims[0].verdict, Verdict::Fail);
     }
 
     #[test]

@@ -33,6 +33,7 @@ fn gram_bound_holds_on_the_default_configuration_at_every_output_time() {
     }
     let g = &a.gram_bound;
     assert!(g.holds_lower && g.holds_trapezoid);
+    assert!(a.loss_increases.is_empty(), "{:?}", a.loss_increases);
     assert!(g.rows.iter().all(|r| r.ratio_lower <= 1.0 && r.ratio_trapezoid <= 1.0));
     assert!(g.worst_ratio_lower < 1.0 && g.worst_ratio_lower > 0.0);
     assert_eq!(a.claims.iter().find(|c| c.name == "gram_bound").unwrap().verdict, Verdict::Pass);
