@@ -10,8 +10,9 @@
 //!   λ_min(G) < λ_min(G(0))/2; "undefined" when λ_min(G(0)) is not positive beyond
 //!   round-off, see [`crate::theory::half_time`]), all from the output rows (the same code for a run
 //!   here and for a collected `timeseries.csv`).
-//! * Slopes: least-squares slope of ln(gap) against ln(n_train) for every value of the
-//!   other range keys (so per β), and of ln(KL_ρ + KL_ν) against ln(β) per n_train.
+//! * Slopes: least-squares slope of ln(gap) and of ln(β√(KL/n)) against ln(n_train)
+//!   for every value of the other range keys (so per β), and of ln(KL_ρ + KL_ν) against
+//!   ln(β) per n_train.
 //!   Points whose value is ≤ 0 or not finite cannot enter a log-log fit and are left
 //!   out (the count used is reported); fewer than two points give no slope.
 //! * Determinism: every point is an independent run whose numbers do not depend on
@@ -127,10 +128,14 @@ pub struct Metrics {
     pub t_half: Option<f64>,
     /// False when λ_min(G(0)) is not positive beyond round-off (t_half undefined).
     pub t_half_defined: bool,
+    /// Training points and the Rademacher scale β·√((KL_ρ + KL_ν)/n) of the gap.
+    pub n_train: usize,
+    pub rademacher_scale: f64,
 }
 
 impl Metrics {
-    pub fn from_rows(rows: &[Row]) -> Option<Metrics> {
+    /// The numbers of a run with `n` training points and output scale `beta`.
+    pub fn from_rows(rows: &[Row], n: usize, beta: f64) -> Option<Metrics> {
         let first = rows.first()?;
         let last = rows.last()?;
         let ht = crate::theory::half_time(rows);
@@ -149,6 +154,8 @@ impl Metrics {
             lambda_min_g_0: first.lambda_min_g,
             t_half,
             t_half_defined: ht != HalfTime::Undefined,
+            n_train: n,
+            rademacher_scale: beta * ((last.kl_rho + last.kl_nu).max(0.0) / n as f64).sqrt(),
         })
     }
     /// The time, "not reached", or "undefined" (λ_min(G(0)) at round-off).
@@ -242,9 +249,11 @@ pub fn loglog_slopes(table: &[Outcome], against: &str, quantity: &str, y: impl F
         .collect()
 }
 
-/// The slopes the theory predicts a shape for: gap against n (per β), KL against β (per n).
+/// The slopes the theory predicts a shape for: gap and its Rademacher scale β√(KL/n)
+/// against n (per β), KL against β (per n).
 pub fn standard_slopes(table: &[Outcome]) -> Vec<Slope> {
     let mut s = loglog_slopes(table, "data.n_train", "gap", |m| m.gap);
+    s.extend(loglog_slopes(table, "data.n_train", "rademacher_scale", |m| Some(m.rademacher_scale)));
     s.extend(loglog_slopes(table, "model.beta", "kl", |m| Some(m.kl_total())));
     s
 }
@@ -292,7 +301,7 @@ pub fn run_point(p: &Point) -> Outcome {
                 Termination::ReachedTime { .. } => "ok".to_string(),
                 Termination::Unstable { t, cause } => format!("unstable at t = {t:.6}: {cause}"),
             };
-            outcome(status, Metrics::from_rows(&rows.rows))
+            outcome(status, Metrics::from_rows(&rows.rows, problem.data.n_train(), p.config.model.beta))
         }
         Err(e) => outcome(format!("failed: {e}"), None),
     }
@@ -343,6 +352,8 @@ pub fn write_table(path: &Path, ranges: &[Range], table: &[Outcome]) -> Result<(
             "lambda_min_g2_0",
             "lambda_min_g_0",
             "t_half",
+            "n",
+            "rademacher_scale",
             "t_end",
             "status",
             "folder",
@@ -363,9 +374,11 @@ pub fn write_table(path: &Path, ranges: &[Range], table: &[Outcome]) -> Result<(
                 format!("{:e}", m.lambda_min_g2_0),
                 format!("{:e}", m.lambda_min_g_0),
                 m.t_half_text(),
+                m.n_train.to_string(),
+                format!("{:e}", m.rademacher_scale),
                 m.t_end.to_string(),
             ]),
-            None => rec.extend(std::iter::repeat_n(String::new(), 9)),
+            None => rec.extend(std::iter::repeat_n(String::new(), 11)),
         }
         rec.push(o.status.clone());
         rec.push(o.folder.clone().unwrap_or_default());
@@ -649,13 +662,14 @@ pub fn collect(dir: &Path, out: Option<&Path>, force: bool) -> Result<()> {
         let mut o = Outcome { id: p.id.clone(), overrides: p.overrides.clone(), status: "missing".into(), metrics: None, folder: None };
         if let Some(f) = folder {
             o.folder = f.file_name().map(|n| n.to_string_lossy().into_owned());
-            let termination = std::fs::read_to_string(f.join("summary.json"))
+            let summary = std::fs::read_to_string(f.join("summary.json"))
                 .ok()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                .map(|v| v["termination"].clone());
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+            let termination = summary.as_ref().map(|v| v["termination"].clone());
             match read_timeseries(&f.join("timeseries.csv")) {
                 Ok(rows) => {
-                    o.metrics = Metrics::from_rows(&rows);
+                    let n = summary.as_ref().and_then(|v| v["data"]["n_train"].as_u64()).unwrap_or(0) as usize;
+                    o.metrics = if n == 0 { None } else { Metrics::from_rows(&rows, n, p.config.model.beta) };
                     o.status = match termination.as_ref().and_then(|t| t["reason"].as_str()) {
                         Some("reached_time") => "ok".into(),
                         Some("unstable") => format!(
@@ -666,7 +680,7 @@ pub fn collect(dir: &Path, out: Option<&Path>, force: bool) -> Result<()> {
                         _ => "ok (termination not recorded)".into(),
                     };
                     if o.metrics.is_none() {
-                        o.status = "failed: empty timeseries.csv".into();
+                        o.status = "failed: empty timeseries.csv or no data.n_train in summary.json".into();
                     }
                 }
                 Err(e) => o.status = format!("failed: timeseries.csv: {e}"),

@@ -42,6 +42,7 @@ fn slopes_of_a_table_with_known_power_laws() {
     let gap: Vec<_> = slopes.iter().filter(|s| s.quantity == "gap").collect();
     let kl: Vec<_> = slopes.iter().filter(|s| s.quantity == "kl").collect();
     assert_eq!(gap.len(), 4);
+    assert_eq!(slopes.iter().filter(|s| s.quantity == "rademacher_scale").count(), 4);
     assert_eq!(kl.len(), 4);
     for s in &gap {
         assert!((s.slope.unwrap() + 0.5).abs() < 1e-12, "{s:?}");
@@ -138,6 +139,13 @@ fn emit_then_collect_with_a_missing_point_a_duplicate_and_a_stale_folder() {
     assert_eq!(rows[3][col("status")], "missing");
     assert_eq!(rows[2][col("folder")], "point_001");
     assert_eq!(rows[1][col("model.beta")], "0.5");
+    // The Rademacher scale β√((KL_ρ + KL_ν)/n) of every collected point.
+    for k in [1, 2, 4] {
+        let v = |c: &str| rows[k][col(c)].parse::<f64>().unwrap();
+        let scale = v("model.beta") * ((v("kl_rho") + v("kl_nu")) / v("n")).sqrt();
+        assert!((v("rademacher_scale") - scale).abs() <= 1e-12 * scale, "{} {scale}", rows[k][0]);
+        assert_eq!(rows[k][col("n")], rows[k][col("data.n_train")]);
+    }
     let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join("collected/sweep.json")).unwrap()).unwrap();
     assert_eq!(json["extra"]["missing"], serde_json::json!(["point_002"]));
 
@@ -153,7 +161,7 @@ fn emit_then_collect_with_a_missing_point_a_duplicate_and_a_stale_folder() {
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     let direct = csv_rows(&here.join("sweep.csv"));
     for k in [1, 2, 4] {
-        for c in ["loss_final", "test_loss_final", "gap", "kl_rho", "kl_nu", "lambda_min_g2_0", "t_half"] {
+        for c in ["loss_final", "test_loss_final", "gap", "kl_rho", "kl_nu", "lambda_min_g2_0", "t_half", "n", "rademacher_scale"] {
             assert_eq!(rows[k][col(c)], direct[k][col(c)], "{} {c}", rows[k][0]);
         }
     }
