@@ -420,12 +420,15 @@ pub fn print_table(ranges: &[Range], table: &[Outcome], slopes: &[Slope]) {
     if slopes.is_empty() {
         println!("  no slopes: range data.n_train (gap) or model.beta (KL) to get them");
     }
+    let head = |s: &Slope| {
+        let at = if s.group.is_empty() { String::new() } else { format!(" at {}", s.group) };
+        format!("slope d ln({}) / d ln({}){at}", s.quantity, s.against)
+    };
+    let width = slopes.iter().map(|s| head(s).chars().count()).max().unwrap_or(0);
     for s in slopes {
         println!(
-            "  slope d ln({}) / d ln({}) {:<24} {:>9}  ({} points{})",
-            s.quantity,
-            s.against,
-            if s.group.is_empty() { String::new() } else { format!("at {}", s.group) },
+            "  {:<width$} {:>9}  ({} points{})",
+            head(s),
             s.slope.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into()),
             s.points_used,
             if s.points_left_out > 0 { format!(", {} left out: value ≤ 0 or missing", s.points_left_out) } else { String::new() }
