@@ -12,21 +12,23 @@ use crate::data::{Dataset, Degeneracy};
 use crate::error::{Error, Result};
 use crate::io::{self, OutputDir, RunWriter, Snapshot};
 use crate::particles::{ParticleProblem, ParticleSpec};
-use crate::run::{self, Dynamics, Problem, RunReport, Termination};
+use crate::run::{self, Dynamics, Problem, Row, RunReport, Termination};
 
 /// How mass that leaves the box enters the KL divergence (also in summary.json).
 pub const KL_BOUNDARY_NOTE: &str = "KL = Σ p log(p/q) + (Σq − Σp) over the cells left in the box: mass that left through the boundary counts in the second term (generalised KL of the sub-probability on the grid); it is the plain KL while outflow = 0; signed masses (spectral scheme) enter through their positive part p⁺ = max(p, 0)";
 
 pub fn run(config: Config, out: &Path, force: bool, quiet: bool) -> Result<()> {
     let mut problem = Problem::from_config(config)?;
-    let dir = OutputDir::prepare(out, force, io::RUN_FILES)?;
+    let ours: Vec<&str> = io::RUN_FILES.iter().chain(crate::figures::FIGURE_FILES).copied().collect();
+    let dir = OutputDir::prepare(out, force, &ours)?;
     let report = execute(&mut problem, dir, quiet)?;
     report.into_result().map(|_| ())
 }
 
 pub fn particles(config: Config, spec: ParticleSpec, out: &Path, force: bool, quiet: bool) -> Result<()> {
     let mut problem = ParticleProblem::from_config(config, spec)?;
-    let dir = OutputDir::prepare(out, force, io::PARTICLE_FILES)?;
+    let ours: Vec<&str> = io::PARTICLE_FILES.iter().chain(crate::figures::TIME_SERIES_FIGURES).copied().collect();
+    let dir = OutputDir::prepare(out, force, &ours)?;
     let report = execute(&mut problem, dir, quiet)?;
     report.into_result().map(|_| ())
 }
@@ -41,6 +43,8 @@ pub trait Solved: Dynamics<Flow: Snapshot> {
     fn predict(&self, x: &[f64]) -> Vec<f64>;
     /// The discretisation, for summary.json.
     fn discretisation(&self) -> serde_json::Value;
+    /// The SVG figures of a run with these rows and last state.
+    fn figures(&self, dir: &OutputDir, rows: &[Row], last_state: &[f64]) -> Result<()>;
 }
 
 impl Solved for Problem {
@@ -73,6 +77,9 @@ impl Solved for Problem {
             "coordinates_nu": if d == 1 { "(a, c[, e])" } else { "(a, c1, c2[, e])" },
         }, "kl_boundary": KL_BOUNDARY_NOTE })
     }
+    fn figures(&self, dir: &OutputDir, rows: &[Row], last_state: &[f64]) -> Result<()> {
+        crate::figures::run_figures(dir, self, rows, last_state)
+    }
 }
 
 impl Solved for ParticleProblem {
@@ -102,6 +109,9 @@ impl Solved for ParticleProblem {
             "cfl_length_scales": self.flow.cell_width,
         }, "kl": PARTICLE_KL_NOTE })
     }
+    fn figures(&self, dir: &OutputDir, rows: &[Row], _last_state: &[f64]) -> Result<()> {
+        crate::figures::time_series_figures(dir, &format!("{}, particles M = {}", self.data.name, self.spec.width), rows)
+    }
 }
 
 /// How the particle solver estimates KL (also in summary.json).
@@ -120,6 +130,7 @@ pub fn execute<D: Solved>(problem: &mut D, dir: OutputDir, quiet: bool) -> Resul
         let state = writer.last_state.clone();
         problem.set_state(&state);
         problem.flow().write_snapshot(&dir, &state, "last")?;
+        problem.figures(&dir, &writer.rows, &state)?;
         let data = problem.data();
         let f_train = problem.predict(&data.x_train);
         let f_test = problem.predict(&data.x_test);

@@ -207,6 +207,22 @@ impl Settings {
     }
 }
 
+/// Estimated memory of a run with `cells` grid cells in all: 8 bytes × 12 state-sized
+/// buffers (state, stages, scratch, face velocities) per cell.
+pub fn memory_bytes(cells: f64) -> f64 {
+    cells * 8.0 * 12.0
+}
+
+impl Config {
+    /// Estimated memory of the run, in bytes (call after `validate`).
+    pub fn memory_estimate(&self, settings: &Settings) -> f64 {
+        let g = &self.grid;
+        let cells = (g.depth as f64) * (g.cells as f64).powi(settings.k_rho as i32)
+            + (settings.cells_nu as f64).powi(settings.k_nu as i32);
+        memory_bytes(cells)
+    }
+}
+
 fn one_line(msg: &str) -> String {
     msg.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -361,9 +377,9 @@ impl Config {
         if cells_nu < 4 {
             return Err(Error::config("grid.cells_nu", format!("must be ≥ 4 (or 0 for grid.cells), got {}", g.cells_nu)));
         }
-        // Memory guard: 8 bytes × (stage buffers) per cell; refuse more than ~8 GiB.
+        // Memory guard: refuse more than ~8 GiB.
         let cells_total = (g.depth as f64) * (g.cells as f64).powi(k_rho as i32) + (cells_nu as f64).powi(k_nu as i32);
-        if grid_solver && cells_total * 8.0 * 12.0 > 8.0 * 1024f64.powi(3) {
+        if grid_solver && memory_bytes(cells_total) > 8.0 * 1024f64.powi(3) {
             let nu_cells = (cells_nu as f64).powi(k_nu as i32);
             let key = if g.cells_nu != 0 && nu_cells > cells_total - nu_cells { "grid.cells_nu" } else { "grid.cells" };
             return Err(Error::config(key, format!("{cells_total:.3e} cells in all need more than 8 GiB; reduce {key} or grid.depth")));

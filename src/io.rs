@@ -160,22 +160,24 @@ pub const PARTICLE_FILES: &[&str] =
 /// once, the latest state kept for the last snapshot, a progress bar on stderr.
 pub struct RunWriter {
     pub dir: OutputDir,
-    rows: RowWriter,
+    csv: RowWriter,
     pub last_state: Vec<f64>,
     pub rows_written: usize,
+    /// Every row written, for the figures drawn at the end.
+    pub rows: Vec<Row>,
     bar: ProgressBar,
     t_end: f64,
 }
 
 impl RunWriter {
     pub fn new(dir: OutputDir, t_end: f64, show_progress: bool) -> Result<Self> {
-        let rows = RowWriter::create(&dir.file("timeseries.csv"))?;
+        let csv = RowWriter::create(&dir.file("timeseries.csv"))?;
         let bar = if show_progress { ProgressBar::new(1000) } else { ProgressBar::hidden() };
         bar.set_style(
             ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} t = {msg}")
                 .expect("valid template"),
         );
-        Ok(RunWriter { dir, rows, last_state: Vec::new(), rows_written: 0, bar, t_end })
+        Ok(RunWriter { dir, csv, last_state: Vec::new(), rows_written: 0, rows: Vec::new(), bar, t_end })
     }
     pub fn finish(&self) {
         self.bar.finish_and_clear();
@@ -184,7 +186,8 @@ impl RunWriter {
 
 impl<F: Snapshot> Observer<F> for RunWriter {
     fn row(&mut self, row: &Row, flow: &F, state: &[f64]) -> Result<()> {
-        self.rows.write(row)?;
+        self.csv.write(row)?;
+        self.rows.push(row.clone());
         if self.rows_written == 0 {
             flow.write_snapshot(&self.dir, state, "first")?;
         }

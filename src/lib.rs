@@ -16,7 +16,9 @@
 //!   shared by both, and the grid problem; [`particles`] — the particle problem;
 //! * [`compare`] — cross-validation of the two solvers; [`order`] — refinement
 //!   studies and observed orders of convergence;
-//! * [`config`], [`data`], [`io`], [`plot`], [`cli`] — the program.
+//! * [`theory`] — checks of the convergence theory on a run; [`sweep`] — grids of
+//!   configurations, run here or emitted for a batch system and collected;
+//! * [`config`], [`data`], [`io`], [`plot`], [`figures`], [`cli`] — the program.
 //!
 //! Conventions: densities are stored as cell masses (Σ = 1 at t = 0); matrices are
 //! row-major `Vec<f64>`; eigenvalues ascend.
@@ -28,6 +30,7 @@ pub mod data;
 pub mod diagnostics;
 pub mod error;
 pub mod eulerian;
+pub mod figures;
 pub mod fv;
 pub mod io;
 pub mod lagrangian;
@@ -38,4 +41,6 @@ pub mod particles;
 pub mod plot;
 pub mod run;
 pub mod spectral;
+pub mod sweep;
+pub mod theory;
 pub mod time;

@@ -65,6 +65,20 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Run the grid solver and check the claims of the mean-field theory (PASS/FAIL per claim, theory.json).
+    Theory {
+        #[command(flatten)]
+        common: Common,
+        /// Output folder.
+        #[arg(long, default_value = "out/theory")]
+        out: PathBuf,
+        /// Replace results already in the output folder.
+        #[arg(long)]
+        force: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Cross-validate: the grid solver once, the particle solver for every width and
     /// seed; discrepancies per width and their fitted slopes against M (exit 4 if
     /// one does not fall with M).
@@ -87,6 +101,32 @@ enum Command {
         #[arg(long)]
         force: bool,
         /// No progress lines.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Run a grid of configurations (or emit/collect it for a batch system); sweep.csv and slopes.
+    Sweep {
+        #[command(flatten)]
+        common: Common,
+        /// A ranged key, e.g. --set-range model.beta=0.5,1,2 (repeatable; the product is swept).
+        #[arg(long = "set-range", value_name = "KEY=V1,V2,...")]
+        set_range: Vec<String>,
+        /// Output folder (default out/sweep; with --collect, DIR/collected).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace results already in the output folder.
+        #[arg(long)]
+        force: bool,
+        /// Points run at once (default: cores, capped by memory).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Write one config per point and a manifest into DIR instead of running.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["collect", "jobs", "out"])]
+        emit: Option<PathBuf>,
+        /// Assemble sweep.csv from the output folders of an emitted sweep.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["set_range", "jobs", "config", "set"])]
+        collect: Option<PathBuf>,
+        /// No per-point progress lines.
         #[arg(long)]
         quiet: bool,
     },
@@ -136,6 +176,20 @@ fn main() -> ExitCode {
         Command::Compare { common, widths, seeds, seed, out, force, quiet } => mfres::cli::parse_widths(&widths)
             .and_then(|w| load(&common).map(|c| (w, c)))
             .and_then(|(w, c)| mfres::cli::compare(c, &w, seeds, seed, &out, force, quiet)),
+        Command::Theory { common, out, force, quiet } => {
+            load(&common).and_then(|c| mfres::theory::command(c, &out, force, quiet))
+        }
+        Command::Sweep { common, set_range, out, force, jobs, emit, collect, quiet } => {
+            let base = common.config.as_deref();
+            match (emit, collect) {
+                (Some(dir), _) => mfres::sweep::emit(base, &common.set, &set_range, &dir, force),
+                (_, Some(dir)) => mfres::sweep::collect(&dir, out.as_deref(), force),
+                _ => {
+                    let out = out.unwrap_or_else(|| PathBuf::from("out/sweep"));
+                    mfres::sweep::command(base, &common.set, &set_range, &out, force, jobs, quiet)
+                }
+            }
+        }
         Command::Gram { common } => load(&common).and_then(mfres::cli::gram),
         Command::Order { common, vary, levels, ratio, schemes, reference, out, force } => {
             let args = mfres::order::OrderArgs { vary, levels, ratio, schemes, reference };

@@ -19,6 +19,7 @@
 use std::path::Path;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
@@ -92,7 +93,7 @@ pub struct HeatMap<'a> {
 }
 
 const SIZE: (u32, u32) = (800, 560);
-const HEAT_SIZE: (u32, u32) = (720, 600);
+const HEAT_SIZE: (u32, u32) = (700, 600);
 
 /// The colours of successive series (Tableau 10).
 const PALETTE: [RGBColor; 10] = [
@@ -130,22 +131,87 @@ fn axis_value(v: f64, log: bool) -> Option<f64> {
     }
 }
 
-/// Tick label of an axis coordinate.
+/// Tick label of an axis coordinate (on a log axis the coordinate is log₁₀ of the value).
 fn tick_label(v: f64, log: bool) -> String {
     if log {
         let r = v.round();
-        if (v - r).abs() < 1e-9 {
+        if (v - r).abs() < 1e-9 && r.abs() > 3.0 {
             format!("1e{}", r as i64)
         } else {
-            format!("{:.2e}", 10f64.powf(v))
+            number_label(10f64.powf(v))
         }
-    } else if v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-3) {
-        format!("{v:.2e}")
+    } else {
+        number_label(v)
+    }
+}
+
+/// A short label: plain digits between 1e-3 and 1e4, else scientific.
+fn number_label(v: f64) -> String {
+    if v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-3) {
+        let s = format!("{v:.1e}");
+        s.replace(".0e", "e")
     } else {
         let s = format!("{v:.4}");
         let s = s.trim_end_matches('0').trim_end_matches('.');
         if s == "-0" { "0".into() } else { s.to_string() }
     }
+}
+
+/// 1, 2 or 5 times a power of ten, the smallest ≥ `raw`.
+fn nice_step(raw: f64) -> f64 {
+    let p = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * p).find(|s| *s >= raw * (1.0 - 1e-12)).unwrap_or(10.0 * p)
+}
+
+/// Multiples of `step` in [lo, hi].
+fn multiples(lo: f64, hi: f64, step: f64) -> Vec<f64> {
+    let (a, b) = ((lo / step).ceil() as i64, (hi / step).floor() as i64);
+    (a..=b).map(|k| k as f64 * step).collect()
+}
+
+/// Tick positions (bold, light) of an axis over [lo, hi] in axis coordinates.
+fn ticks(lo: f64, hi: f64, log: bool) -> (Vec<f64>, Vec<f64>) {
+    let linear = |lo: f64, hi: f64| {
+        let step = nice_step((hi - lo) / 6.0);
+        (multiples(lo, hi, step), multiples(lo, hi, step / 5.0))
+    };
+    if !log {
+        return linear(lo, hi);
+    }
+    let span = hi - lo;
+    let decades = |every: i64| -> Vec<f64> {
+        (lo.ceil() as i64..=hi.floor() as i64).filter(|k| k.rem_euclid(every) == 0).map(|k| k as f64).collect()
+    };
+    let mantissas = |ms: &[f64]| -> Vec<f64> {
+        let mut out = Vec::new();
+        for k in (lo.floor() as i64)..=(hi.ceil() as i64) {
+            for m in ms {
+                let v = m.log10() + k as f64;
+                if v >= lo - 1e-12 && v <= hi + 1e-12 {
+                    out.push(v);
+                }
+            }
+        }
+        out
+    };
+    let all: Vec<f64> = (1..10).map(|m| m as f64).collect();
+    let (bold, light) = if span > 6.0 {
+        let every = (span / 8.0).ceil() as i64;
+        (decades(every), decades(1))
+    } else if span > 2.5 {
+        (decades(1), mantissas(&all))
+    } else if span > 0.8 {
+        (mantissas(&[1.0, 2.0, 5.0]), mantissas(&all))
+    } else {
+        (mantissas(&all), Vec::new())
+    };
+    if bold.len() >= 3 {
+        return (bold, light);
+    }
+    // A narrow range: evenly spaced values, placed at their logarithms.
+    let (b, l) = linear(10f64.powf(lo), 10f64.powf(hi));
+    let to_log = |v: Vec<f64>| v.into_iter().filter(|x| *x > 0.0).map(f64::log10).collect();
+    (to_log(b), to_log(l))
 }
 
 /// Range covering `lo..hi` with a margin; a single value gets a unit-wide range.
@@ -177,6 +243,34 @@ fn segments(points: &[(f64, f64)], log_x: bool, log_y: bool) -> Vec<Vec<(f64, f6
     out
 }
 
+/// A linear axis over [lo, hi] with tick positions chosen here (bold: labelled).
+struct Axis {
+    lo: f64,
+    hi: f64,
+    bold: Vec<f64>,
+    light: Vec<f64>,
+}
+
+impl Ranged for Axis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let r = (v - self.lo) / (self.hi - self.lo);
+        limit.0 + (r * (limit.1 - limit.0) as f64).round() as i32
+    }
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        if hint.weight().allow_light_points() { self.light.clone() } else { self.bold.clone() }
+    }
+    fn range(&self) -> std::ops::Range<f64> {
+        self.lo..self.hi
+    }
+}
+
+fn with_ticks(lo: f64, hi: f64, log: bool) -> Axis {
+    let (bold, light) = ticks(lo, hi, log);
+    Axis { lo, hi, bold, light }
+}
+
 /// Renders a line chart to SVG text.
 pub fn line_chart_svg(chart: &LineChart) -> std::result::Result<String, String> {
     let segs: Vec<Vec<Vec<(f64, f64)>>> =
@@ -200,7 +294,7 @@ pub fn line_chart_svg(chart: &LineChart) -> std::result::Result<String, String> 
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(75)
-            .build_cartesian_2d(x0..x1, y0..y1)
+            .build_cartesian_2d(with_ticks(x0, x1, chart.log_x), with_ticks(y0, y1, chart.log_y))
             .map_err(|e| e.to_string())?;
         let (lx, ly) = (chart.log_x, chart.log_y);
         let xf = move |v: &f64| tick_label(*v, lx);
@@ -212,8 +306,6 @@ pub fn line_chart_svg(chart: &LineChart) -> std::result::Result<String, String> 
             .y_desc(y_desc)
             .x_label_formatter(&xf)
             .y_label_formatter(&yf)
-            .x_labels(8)
-            .y_labels(8)
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(|e| e.to_string())?;
@@ -265,7 +357,7 @@ pub fn heat_map_svg(map: &HeatMap) -> std::result::Result<String, String> {
     {
         let root = SVGBackend::with_string(&mut text, HEAT_SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let (main, bar) = root.split_horizontally(HEAT_SIZE.0 - 110);
+        let (main, bar) = root.split_horizontally(HEAT_SIZE.0 - 100);
         let mut ctx = ChartBuilder::on(&main)
             .caption(&map.title, ("sans-serif", 17))
             .margin(10)
@@ -330,6 +422,7 @@ fn colour_bar(area: &DrawingArea<SVGBackend, Shift>, vmax: f64) -> std::result::
         .disable_mesh()
         .disable_x_axis()
         .y_labels(6)
+        .y_label_style(("sans-serif", 13))
         .y_label_formatter(&|v| tick_label(*v, false))
         .draw()
         .map_err(|e| e.to_string())?;
@@ -373,10 +466,30 @@ mod tests {
 
     #[test]
     fn tick_labels() {
-        assert_eq!(tick_label(-3.0, true), "1e-3");
+        assert_eq!(tick_label(-3.0, true), "0.001");
+        assert_eq!(tick_label(-5.0, true), "1e-5");
+        assert_eq!(tick_label(2f64.log10(), true), "2");
         assert_eq!(tick_label(0.5, false), "0.5");
         assert_eq!(tick_label(2.0, false), "2");
-        assert_eq!(tick_label(1e-5, false), "1.00e-5");
+        assert_eq!(tick_label(2e-5, false), "2e-5");
+        assert_eq!(tick_label(1.5e-5, false), "1.5e-5");
+    }
+
+    #[test]
+    fn log_ticks_are_round_values() {
+        // 10 to 80: 1-2-5 mantissas.
+        let (b, _) = ticks(1.0, 80f64.log10(), true);
+        let vals: Vec<String> = b.iter().map(|v| tick_label(*v, true)).collect();
+        assert_eq!(vals, ["10", "20", "50"]);
+        // Eight decades: every decade.
+        let (b, _) = ticks(-7.5, 0.2, true);
+        assert_eq!(b, vec![-7.0, -6.0, -5.0, -4.0, -3.0, -2.0, -1.0, 0.0]);
+        // A narrow range falls back to evenly spaced values.
+        let (b, _) = ticks(0.5f64.log10(), 0.52f64.log10(), true);
+        assert!(b.len() >= 3, "{b:?}");
+        // Linear ticks at multiples of a 1-2-5 step.
+        let (b, _) = ticks(-0.1, 10.3, false);
+        assert_eq!(b, vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
     }
 
     #[test]

@@ -103,3 +103,49 @@ fn unwritable_path_is_an_output_error() {
     let e = plot::line_chart(path, &chart).unwrap_err();
     assert_eq!(e.exit_code(), 1);
 }
+
+#[test]
+fn run_writes_its_figures_with_the_expected_series() {
+    let out = std::env::temp_dir().join(format!("mfres-plot-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_mfres"))
+        .args(["run", "--quiet"])
+        .args(["--set", "grid.cells=12", "--set", "grid.cells_nu=12", "--set", "grid.depth=2"])
+        .args(["--set", "time.t_end=0.5", "--set", "data.n_train=6"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let read = |f: &str| {
+        let t = std::fs::read_to_string(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_svg(&t);
+        t
+    };
+    let loss = read("loss.svg");
+    assert!(loss.contains("training loss") && loss.contains("test loss") && loss.contains("(log scale)"));
+    let kl = read("kl_w2.svg");
+    for s in ["KL_ρ (mean over slices)", "KL_ν", "W2 path bound A_ρ", "W2 path bound A_ν"] {
+        assert!(kl.contains(s), "{s}");
+    }
+    assert!(read("lambda_min.svg").contains("λ_min(G2)"));
+    for l in 0..2 {
+        for tag in ["first", "last"] {
+            let m = read(&format!("rho_slice{l}_{tag}.svg"));
+            assert!(m.contains(&format!("ρ slice {l}")) && m.contains("2σ circle of ρ₀"));
+            // k_ρ = 2 (u, w): no marginal.
+            assert!(!m.contains("marginal"));
+        }
+    }
+    assert!(read("nu_first.svg").contains("at t = 0"));
+    assert!(read("nu_last.svg").contains("at t = 0.5, marginal over (e) onto (a, c)"));
+    // --force replaces the figures too.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_mfres"))
+        .args(["run", "--quiet", "--force", "--set", "grid.cells=12", "--set", "grid.cells_nu=12", "--set", "grid.depth=2"])
+        .args(["--set", "time.t_end=0.5", "--set", "data.n_train=6", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    std::fs::remove_dir_all(&out).unwrap();
+}
