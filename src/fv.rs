@@ -300,12 +300,13 @@ fn line(recon: Reconstruction, p: &[f64], vel: &[f64], out: &mut [f64], rate: &m
 #[inline]
 fn rows(recon: Reconstruction, pen: Pencil, task: &mut ColumnTask, n: usize, inv_h: f64) -> f64 {
     let Pencil { p, vel, stride, c0, bw } = pen;
-    let zeros = [0.0; COLUMN_BLOCK];
-    let mut slope_prev = [0.0; COLUMN_BLOCK];
-    let mut slope_cur = [0.0; COLUMN_BLOCK];
-    let mut flux_prev = [0.0; COLUMN_BLOCK];
+    // Heap rows, so that the swap below exchanges pointers, not rows.
+    let zeros = vec![0.0; bw];
+    let mut slope_prev = vec![0.0; bw];
+    let mut slope_cur = vec![0.0; bw];
+    let mut flux_prev = vec![0.0; bw];
     let row = |i: isize| -> &[f64] {
-        if i >= 0 && (i as usize) < n { &p[i as usize * stride + c0..i as usize * stride + c0 + bw] } else { &zeros[..bw] }
+        if i >= 0 && (i as usize) < n { &p[i as usize * stride + c0..i as usize * stride + c0 + bw] } else { &zeros[..] }
     };
     let mut outflow = 0.0;
     for f in 0..=n {
@@ -313,7 +314,7 @@ fn rows(recon: Reconstruction, pen: Pencil, task: &mut ColumnTask, n: usize, inv
         // Slope of cell f, the cell right of face f (zero outside the box).
         {
             let (l, c, r) = (row(fi - 1), row(fi), row(fi + 1));
-            for (((s, &l), &c), &r) in slope_cur[..bw].iter_mut().zip(l).zip(c).zip(r) {
+            for (((s, &l), &c), &r) in slope_cur.iter_mut().zip(l).zip(c).zip(r) {
                 *s = slope_of(recon, l, c, r);
             }
         }
@@ -322,14 +323,14 @@ fn rows(recon: Reconstruction, pen: Pencil, task: &mut ColumnTask, n: usize, inv
         let vrow = &vel[f * stride + c0..f * stride + c0 + bw];
         if f == 0 {
             for ((((fp, &a), &pr), &sc), rt) in
-                flux_prev[..bw].iter_mut().zip(vrow).zip(right).zip(slope_cur.iter()).zip(task.rate[0].iter_mut())
+                flux_prev.iter_mut().zip(vrow).zip(right).zip(slope_cur.iter()).zip(task.rate[0].iter_mut())
             {
                 *fp = upwind(a, 0.0, pr - 0.5 * sc);
                 outflow -= *fp;
                 *rt -= a.min(0.0);
             }
         } else {
-            for ((((((fp, &a), &pl), &pr), &sp), &sc), o) in flux_prev[..bw]
+            for ((((((fp, &a), &pl), &pr), &sp), &sc), o) in flux_prev
                 .iter_mut()
                 .zip(vrow)
                 .zip(left)
@@ -350,7 +351,7 @@ fn rows(recon: Reconstruction, pen: Pencil, task: &mut ColumnTask, n: usize, inv
                     *rt -= a.min(0.0);
                 }
             } else {
-                outflow += flux_prev[..bw].iter().sum::<f64>();
+                outflow += flux_prev.iter().sum::<f64>();
             }
         }
         std::mem::swap(&mut slope_prev, &mut slope_cur);
