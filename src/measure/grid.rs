@@ -92,6 +92,11 @@ impl Grid {
         let one_d: Vec<f64> = (0..self.cells)
             .map(|i| normal_interval_mass(self.face(i) / std, self.face(i + 1) / std))
             .collect();
+        self.normalised_product(&one_d)
+    }
+
+    /// The product measure Π_j w(i_j) of one weight per cell index, normalised to mass 1.
+    fn normalised_product(&self, one_d: &[f64]) -> Vec<f64> {
         let total: f64 = one_d.iter().sum();
         let one_d: Vec<f64> = one_d.iter().map(|m| m / total).collect();
         let mut out = vec![1.0; self.len()];
@@ -110,17 +115,7 @@ impl Grid {
     /// would differ from point values by O(h²) and spoil spectral accuracy.
     pub fn gaussian_point_masses(&self, std: f64) -> Vec<f64> {
         let one_d: Vec<f64> = (0..self.cells).map(|i| (-0.5 * (self.centre(i) / std).powi(2)).exp()).collect();
-        let total: f64 = one_d.iter().sum();
-        let one_d: Vec<f64> = one_d.iter().map(|m| m / total).collect();
-        let mut out = vec![1.0; self.len()];
-        let mut idx = [0usize; MAX_DIM];
-        for (c, o) in out.iter_mut().enumerate() {
-            self.index(c, &mut idx[..self.k]);
-            for &i in &idx[..self.k] {
-                *o *= one_d[i];
-            }
-        }
-        out
+        self.normalised_product(&one_d)
     }
 
     /// The (w, b) sub-grid left when the first `lin` coordinates are integrated out.
