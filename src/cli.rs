@@ -286,7 +286,7 @@ pub fn compare(config: Config, widths: &[usize], seeds: usize, seed0: u64, out: 
         Ok(())
     } else {
         Err(Error::CrossValidation(format!(
-            "discrepancies that do not fall with M: {}; a plateau above the Monte Carlo error is a discretisation error (refine grid.cells / grid.cells_nu, or time.cfl)",
+            "discrepancies that do not fall with M: {}; a plateau far above the standard error is a systematic difference (a discretisation error of the grid: refine grid.cells / grid.cells_nu), a rise between small widths is the finite-width bias (use widths spanning 16x or more, e.g. the default 64,256,1024,4096)",
             failures.join("; ")
         )))
     }

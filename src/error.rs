@@ -23,6 +23,9 @@ pub enum Error {
     /// The output folder already holds results.
     #[error("output folder {path} already holds results ({file}); pass --force to replace them or choose another --out")]
     OutputExists { path: PathBuf, file: String },
+    /// The output path is an existing file.
+    #[error("output path {path} is a file, not a folder; choose another --out")]
+    OutputNotFolder { path: PathBuf },
     /// Writing results failed.
     #[error("cannot write {path}: {msg}")]
     Output { path: PathBuf, msg: String },
@@ -53,7 +56,8 @@ impl Error {
             | Error::Data { .. }
             | Error::Flag { .. }
             | Error::Input { .. }
-            | Error::OutputExists { .. } => 2,
+            | Error::OutputExists { .. }
+            | Error::OutputNotFolder { .. } => 2,
             Error::Unstable { .. } => 3,
             Error::CrossValidation(_) => 4,
             Error::Output { .. } => 1,

@@ -27,7 +27,7 @@ impl OutputDir {
     pub fn prepare(path: &Path, force: bool, ours: &[&str]) -> Result<OutputDir> {
         if path.exists() {
             if !path.is_dir() {
-                return Err(Error::OutputExists { path: path.into(), file: "it is a file, not a folder".into() });
+                return Err(Error::OutputNotFolder { path: path.into() });
             }
             let entries: Vec<String> = fs::read_dir(path)
                 .map_err(|e| Error::output(path, e))?

@@ -196,7 +196,9 @@ pub fn integrate<D: Dynamics>(problem: &mut D, observer: &mut dyn Observer<D::Fl
         while t < t_out {
             let remaining = t_out - t;
             let adaptive = tcfg.dt == 0.0;
-            let mut dt = dt_guess.min(remaining);
+            // A step that would stop short of the output time by round-off (a fixed dt
+            // that divides the interval, summed in floating point) lands on it instead.
+            let mut dt = if remaining <= dt_guess * (1.0 + 1e-9) { remaining } else { dt_guess };
             if tcfg.dt_max > 0.0 {
                 dt = dt.min(tcfg.dt_max);
             }
