@@ -265,12 +265,21 @@ pub fn parse_widths(text: &str) -> Result<Vec<usize>> {
 }
 
 pub fn compare(config: Config, widths: &[usize], seeds: usize, seed0: u64, out: &Path, force: bool, quiet: bool) -> Result<()> {
-    if seeds == 0 {
-        return Err(Error::flag("--seeds", "must be ≥ 1"));
+    if seeds == 0 || seeds > 10_000 {
+        return Err(Error::flag("--seeds", format!("must be in 1..=10000, got {seeds}")));
     }
-    // Validate both solvers' settings before touching the output folder.
-    config.validate()?;
+    if seed0.checked_add(seeds as u64).is_none() {
+        return Err(Error::flag("--seed", "the seeds --seed .. --seed + --seeds overflow a 64-bit integer"));
+    }
+    // Validate both solvers' settings, the data and every width before touching the
+    // output folder.
+    let settings = config.validate()?;
     config.validate_particles()?;
+    let data = crate::data::load(&config, &settings.source)?;
+    for &w in widths {
+        crate::particles::check_memory(&config, &settings, data.n_train(), ParticleSpec { width: w, out_width: w, seed: seed0 })
+            .map_err(|_| Error::flag("--widths", format!("width {w} would need more than 8 GiB")))?;
+    }
     let dir = OutputDir::prepare(out, force, COMPARE_FILES)?;
     let progress = |msg: &str| {
         if !quiet {

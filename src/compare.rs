@@ -215,6 +215,10 @@ impl Comparison {
                 let at = last.map_or(String::new(), |w| {
                     format!(", {:.3e} ± {:.1e} (standard error) at M = {}", w.mean[o], w.std[o] / (w.seeds as f64).sqrt(), w.width)
                 });
+                // Exactly 0 at every width: the solvers agree to the last bit (a frozen part).
+                if self.widths.iter().all(|w| w.mean[o] == 0.0) {
+                    return None;
+                }
                 match s {
                     Some(v) if *v <= FAIL_SLOPE => None,
                     Some(v) => Some(format!("{name} (slope {v:.2}{at})")),

@@ -362,6 +362,11 @@ impl Config {
         pos("model.beta", m.beta)?;
         nonneg("model.eta_rho", m.eta_rho)?;
         nonneg("model.eta_nu", m.eta_nu)?;
+        let std_range = |key: &str, v: f64| -> Result<()> {
+            if (1e-6..=1e6).contains(&v) { Ok(()) } else { Err(Error::config(key, format!("must be in [1e-6, 1e6], got {v:e}"))) }
+        };
+        std_range("model.init_std_rho", m.init_std_rho)?;
+        std_range("model.init_std_nu", m.init_std_nu)?;
         pos("model.init_std_rho", m.init_std_rho)?;
         pos("model.init_std_nu", m.init_std_nu)?;
         let k_rho = 2 * m.d + usize::from(m.resnet_bias);
@@ -385,6 +390,9 @@ impl Config {
             return Err(Error::config(key, format!("{cells_total:.3e} cells in all need more than 8 GiB; reduce {key} or grid.depth")));
         }
         pos("grid.half_width", g.half_width)?;
+        if !(0.5..=1e4).contains(&g.half_width) {
+            return Err(Error::config("grid.half_width", format!("must be in [0.5, 1e4] initial standard deviations, got {}", g.half_width)));
+        }
         if g.depth == 0 || g.depth > 4096 {
             return Err(Error::config("grid.depth", format!("must be in 1..=4096, got {}", g.depth)));
         }
@@ -416,6 +424,9 @@ impl Config {
         }
         nonneg("time.dt", t.dt)?;
         nonneg("time.dt_max", t.dt_max)?;
+        if t.dt_max > 0.0 && t.t_end / t.dt_max > 1e8 {
+            return Err(Error::config("time.dt_max", format!("{} needs more than 10⁸ steps to reach t_end = {}", t.dt_max, t.t_end)));
+        }
         if t.dt > 0.0 && t.t_end / t.dt > 1e8 {
             return Err(Error::config("time.dt", format!("{} needs more than 10⁸ steps to reach t_end = {}", t.dt, t.t_end)));
         }

@@ -184,7 +184,14 @@ fn standardise(x: &mut [f64], y: &mut [f64], d: usize, origin: &str) -> Result<S
     if constant(y) {
         return Err(Error::Data { path: origin.into(), msg: "column 'y' is constant: nothing to learn".into() });
     }
-    Ok(standardise_columns(x, y, d))
+    let st = standardise_columns(x, y, d);
+    if let Some(j) = st.x_std.iter().position(|s| !s.is_finite()) {
+        return Err(Error::Data { path: origin.into(), msg: format!("column 'x{}' has values too large to standardise (its spread overflows)", j + 1) });
+    }
+    if !st.y_std.is_finite() {
+        return Err(Error::Data { path: origin.into(), msg: "column 'y' has values too large to standardise (its spread overflows)".into() });
+    }
+    Ok(st)
 }
 
 fn standardise_columns(x: &mut [f64], y: &mut [f64], d: usize) -> Standardisation {

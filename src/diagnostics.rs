@@ -17,15 +17,24 @@
 
 use faer::{Mat, Side};
 
-/// Eigenvalues (ascending) of a symmetric matrix given row-major.
+/// Eigenvalues (ascending) of a symmetric matrix given row-major. A matrix with a
+/// non-finite entry (an overflowed state), or one the solver cannot diagonalise, gives
+/// NaN eigenvalues; the driver stops such a run as unstable.
 pub fn symmetric_eigenvalues(a: &[f64], n: usize) -> Vec<f64> {
     if n == 0 {
         return Vec::new();
     }
+    if a[..n * n].iter().any(|v| !v.is_finite()) {
+        return vec![f64::NAN; n];
+    }
     let m = Mat::<f64>::from_fn(n, n, |i, j| a[i * n + j]);
-    let mut ev = m.self_adjoint_eigenvalues(Side::Lower).expect("symmetric eigenvalue solver failed to converge");
-    ev.sort_by(|x, y| x.total_cmp(y));
-    ev
+    match m.self_adjoint_eigenvalues(Side::Lower) {
+        Ok(mut ev) => {
+            ev.sort_by(|x, y| x.total_cmp(y));
+            ev
+        }
+        Err(_) => vec![f64::NAN; n],
+    }
 }
 
 /// Discrete KL divergence of masses p to q (see the module doc).

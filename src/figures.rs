@@ -18,7 +18,7 @@ use crate::theory::Analysis;
 
 /// The files written here (for `--force`; `rho_slice*` is already a run file).
 pub const FIGURE_FILES: &[&str] =
-    &["loss.svg", "lambda_min.svg", "kl_w2.svg", "rho_slice*", "nu_first.svg", "nu_last.svg", "gram_bound.svg"];
+    &["loss.svg", "lambda_min.svg", "kl_w2.svg", "rho_slice*.svg", "nu_first.svg", "nu_last.svg", "gram_bound.svg"];
 
 /// Eigenvalues below this fraction of λ_max(G) are round-off.
 const ROUND_OFF: f64 = 1e-13;

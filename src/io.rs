@@ -41,8 +41,11 @@ impl OutputDir {
                     return Err(Error::OutputExists { path: path.into(), file: sorted[0].clone() });
                 }
                 for name in &entries {
-                    let matches = ours.iter().any(|o| match o.strip_suffix('*') {
-                        Some(prefix) => name.starts_with(prefix),
+                    // "prefix*suffix" patterns; the suffix keeps foreign files out.
+                    let matches = ours.iter().any(|o| match o.split_once('*') {
+                        Some((prefix, suffix)) => {
+                            name.len() >= prefix.len() + suffix.len() && name.starts_with(prefix) && name.ends_with(suffix)
+                        }
                         None => name == o,
                     });
                     if matches {
@@ -150,11 +153,11 @@ impl Snapshot for ParticleFlow {
 
 /// The files a grid run writes (for `--force`).
 pub const RUN_FILES: &[&str] =
-    &["timeseries.csv", "summary.json", "predictions.csv", "rho_slice*", "nu_first.npy", "nu_last.npy", "summary.json.tmp"];
+    &["timeseries.csv", "summary.json", "predictions.csv", "rho_slice*.npy", "nu_first.npy", "nu_last.npy", "summary.json.tmp"];
 
 /// The files a particle run writes (for `--force`).
 pub const PARTICLE_FILES: &[&str] =
-    &["timeseries.csv", "summary.json", "predictions.csv", "particles_layer*", "particles_output_*", "summary.json.tmp"];
+    &["timeseries.csv", "summary.json", "predictions.csv", "particles_layer*.npy", "particles_output_*.npy", "summary.json.tmp"];
 
 /// Observer of a run: the time series row by row, the first snapshot at
 /// once, the latest state kept for the last snapshot, a progress bar on stderr.

@@ -228,8 +228,8 @@ impl Study {
         if self.levels < 2 {
             return Err(Error::flag("--levels", format!("needs at least 2 levels, got {}", self.levels)));
         }
-        if !(self.ratio.is_finite() && self.ratio > 1.0) {
-            return Err(Error::flag("--ratio", format!("must be a number > 1, got {}", self.ratio)));
+        if !(self.ratio.is_finite() && self.ratio >= 1.1) {
+            return Err(Error::flag("--ratio", format!("must be a number ≥ 1.1 (each level must refine), got {}", self.ratio)));
         }
         if self.vary == Vary::Depth && !is_integer(self.ratio) {
             return Err(Error::flag("--ratio", format!("--vary depth needs an integer ratio, got {}", self.ratio)));
@@ -678,7 +678,7 @@ pub fn write_plots(dir: &OutputDir, study: &Study, results: &[VariantResult]) ->
 }
 
 /// Files `mfres order` writes (for `--force`).
-pub const ORDER_FILES: &[&str] = &["order.csv", "order_*"];
+pub const ORDER_FILES: &[&str] = &["order.csv", "order_config.json", "order_*.svg", "order_config.json.tmp"];
 
 /// The flags of `mfres order`, as given.
 #[derive(Clone, Debug)]
@@ -700,6 +700,9 @@ pub fn command(config: Config, args: &OrderArgs, out: &Path, force: bool) -> Res
     };
     let study = Study { base: config, vary, levels: args.levels, ratio: args.ratio, variants, reference };
     study.validate()?;
+    // The data too, before the folder is touched.
+    let settings = study.base.validate()?;
+    crate::data::load(&study.base, &settings.source)?;
     let dir = OutputDir::prepare(out, force, ORDER_FILES)?;
     let results = study.run(|msg| eprintln!("  running {msg}"))?;
     print!("{}", format_table(&study, &results));

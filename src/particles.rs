@@ -30,6 +30,21 @@ pub struct ParticleSpec {
     pub seed: u64,
 }
 
+/// Refuses widths whose state and stage buffers (12 copies of the positions) or
+/// activation tables (3 values per neuron and data point) would pass 8 GiB.
+pub fn check_memory(config: &Config, settings: &Settings, n: usize, spec: ParticleSpec) -> Result<()> {
+    let s = config.grid.depth as f64;
+    let (m, m_out) = (spec.width as f64, spec.out_width as f64);
+    let state = (s * m * settings.k_rho as f64 + m_out * settings.k_nu as f64) * 8.0 * 12.0;
+    let tables = (s * m + m_out) * n as f64 * 3.0 * 8.0;
+    let limit = 8.0 * 1024f64.powi(3);
+    if state + tables > limit {
+        let flag = if m_out > m { "--out-width" } else { "--width" };
+        return Err(Error::flag(flag, format!("{:.1} GiB of particle state and activation tables at n = {n}; the limit is 8 GiB", (state + tables) / 1024f64.powi(3))));
+    }
+    Ok(())
+}
+
 /// Everything a particle run needs.
 pub struct ParticleProblem {
     pub config: Config,
@@ -80,11 +95,8 @@ impl ParticleProblem {
             return Err(Error::flag("--out-width", "must be ≥ 1"));
         }
         let settings = config.validate_particles()?;
-        let per_particle = (config.grid.depth * settings.k_rho + settings.k_nu) as f64;
-        if per_particle * spec.width.max(spec.out_width) as f64 * 8.0 * 12.0 > 8.0 * 1024f64.powi(3) {
-            return Err(Error::flag("--width", "the particle state would need more than 8 GiB"));
-        }
         let data = crate::data::load(&config, &settings.source)?;
+        check_memory(&config, &settings, data.n_train().max(data.n_test()), spec)?;
         Ok(ParticleProblem::new(config, settings, data, spec))
     }
 

@@ -133,6 +133,34 @@ pub fn output_times(t: &TimeConfig) -> Vec<f64> {
     out
 }
 
+/// Why a diagnosed row ends the run, if it does: a non-finite loss or Gram spectrum
+/// (an overflowed state), a loss far above the initial one (the flow never raises
+/// the loss: the step is too long for the dynamics), or a fixed step outside the
+/// real stability interval (≥ 2 for every tableau) of the residual dynamics.
+fn row_failure(row: &Row, loss_initial: f64, fixed_dt: Option<f64>) -> Option<String> {
+    if !row.loss.is_finite() {
+        return Some(format!("loss is {}", row.loss));
+    }
+    if !(row.lambda_min_g.is_finite() && row.lambda_max_g.is_finite()) {
+        return Some("non-finite Gram matrix (the state overflowed)".into());
+    }
+    if row.loss > 10.0 * loss_initial + 1e-12 {
+        return Some(format!(
+            "loss grew from {loss_initial:.4e} to {:.4e}; a gradient flow never raises it: the time step is too long for the dynamics (reduce time.dt or time.cfl)",
+            row.loss
+        ));
+    }
+    if let Some(dt) = fixed_dt
+        && dt * row.relaxation_rate > 2.0
+    {
+        return Some(format!(
+            "time.dt = {dt} exceeds 2/(λ_max(G)/n) = {:.3e}, the stability limit of the residual dynamics dr/dt = −(G/n) r",
+            2.0 / row.relaxation_rate
+        ));
+    }
+    None
+}
+
 /// The loss, Gram and prediction columns of a row from the Gram report at t.
 pub fn gram_row(t: f64, gram: &GramReport) -> Row {
     let first = |v: &[f64]| v.first().copied().unwrap_or(0.0);
@@ -171,6 +199,15 @@ pub fn integrate<D: Dynamics>(problem: &mut D, observer: &mut dyn Observer<D::Fl
     let mut stepper = Stepper::new(tableau, n);
     let row0 = problem.diagnose(0.0, &y, &mut scratch);
     let loss_initial = row0.loss;
+    if let Some(cause) = row_failure(&row0, loss_initial, None) {
+        return Ok(RunReport {
+            termination: Termination::Unstable { t: 0.0, cause },
+            loss_initial,
+            last: row0,
+            steps: 0,
+            wall_seconds: start.elapsed().as_secs_f64(),
+        });
+    }
     observer.row(&row0, problem.flow(), &y)?;
     let mut last_row = row0;
     let mut t = 0.0;
@@ -183,6 +220,9 @@ pub fn integrate<D: Dynamics>(problem: &mut D, observer: &mut dyn Observer<D::Fl
     let relaxation_limit = |row: &Row| if row.relaxation_rate > 0.0 { 1.0 / row.relaxation_rate } else { f64::INFINITY };
     let mut dt_relax = relaxation_limit(&last_row);
     let mut last_step: Option<(f64, f64, f64)> = None; // (dt, loss before, max cfl)
+    let adaptive_run = tcfg.dt == 0.0;
+    // Below this an adaptive step means the dynamics are too fast for the run to end.
+    let dt_floor = 1e-9 * tcfg.t_end;
     let unstable = |t: f64, cause: String, last: &Row, steps: usize| {
         Ok(RunReport {
             termination: Termination::Unstable { t, cause },
@@ -244,6 +284,13 @@ pub fn integrate<D: Dynamics>(problem: &mut D, observer: &mut dyn Observer<D::Fl
                         }
                         let target = if first_rate == Some(rate) { tcfg.cfl } else { 0.8 * tcfg.cfl };
                         dt = (target / rate).min(0.5 * dt).min(remaining);
+                        if dt < dt_floor && dt < remaining {
+                            let cause = format!(
+                                "the CFL number {} needs steps below {dt_floor:.1e} = 1e-9·t_end (velocity {rate:.3e} per cell width): the configuration moves too fast to integrate",
+                                tcfg.cfl
+                            );
+                            return unstable(t, cause, &last_row, steps);
+                        }
                         if !(dt > 0.0) || !dt.is_finite() {
                             return unstable(t, format!("non-finite CFL rate {rate}"), &last_row, steps);
                         }
@@ -273,8 +320,9 @@ pub fn integrate<D: Dynamics>(problem: &mut D, observer: &mut dyn Observer<D::Fl
             row.cfl = Some(cfl);
         }
         row.steps = steps;
-        if !row.loss.is_finite() {
-            return unstable(t, format!("loss is {}", row.loss), &last_row, steps);
+        let fixed_dt = if adaptive_run { None } else { Some(tcfg.dt) };
+        if let Some(cause) = row_failure(&row, loss_initial, fixed_dt) {
+            return unstable(t, cause, &last_row, steps);
         }
         observer.row(&row, problem.flow(), &y)?;
         dt_relax = relaxation_limit(&row);

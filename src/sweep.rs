@@ -631,10 +631,16 @@ pub fn collect(dir: &Path, out: Option<&Path>, force: bool) -> Result<()> {
             }
             continue;
         }
-        let cfg: Option<Config> = std::fs::read_to_string(&summary)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| serde_json::from_value(v["config"].clone()).ok());
+        let value: Option<serde_json::Value> =
+            std::fs::read_to_string(&summary).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        // Only grid runs (`mfres run`) are sweep points; a particle run of the same config is not.
+        if let Some(cmd) = value.as_ref().and_then(|v| v["command"].as_str())
+            && cmd != "run"
+        {
+            notes.push(format!("folder {name}: a `{cmd}` result, not a grid run; ignored"));
+            continue;
+        }
+        let cfg: Option<Config> = value.and_then(|v| serde_json::from_value(v["config"].clone()).ok());
         let Some(cfg) = cfg else {
             notes.push(format!("folder {name}: summary.json has no readable config; ignored"));
             continue;

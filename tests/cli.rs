@@ -190,3 +190,29 @@ fn compare_writes_its_table_and_files() {
     expect_exit(&["compare", "--seeds", "0"], 2, "--seeds");
     fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn blow_ups_stop_cleanly_and_force_spares_foreign_files() {
+    // A fixed step far too long for the particles: exit 3 with the cause, not a panic or a
+    // "reached t" with a loss of 1e146.
+    let out = tmp("blowup");
+    let st = mfres()
+        .args(["particles", "--width", "64", "--quiet"])
+        .args(SMALL)
+        .args(["--set", "time.dt=0.25", "--set", "time.t_end=2", "--set", "model.beta=50"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert_eq!(st.status.code(), Some(3), "{err}");
+    assert!(err.contains("loss grew"), "{err}");
+    expect_exit(&["compare", "--seeds", "100000"], 2, "--seeds");
+    expect_exit(&["particles", "--width", "1", "--set", "model.init_std_nu=1e-200"], 2, "model.init_std_nu");
+    // --force removes the command's own files only, not a foreign file that shares a prefix.
+    fs::write(out.join("rho_slice_notes.txt"), "mine").unwrap();
+    let st = mfres().arg("run").args(SMALL).arg("--out").arg(&out).args(["--force", "--quiet"]).output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert_eq!(fs::read_to_string(out.join("rho_slice_notes.txt")).unwrap(), "mine");
+    fs::remove_dir_all(&out).unwrap();
+}
