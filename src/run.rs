@@ -236,15 +236,17 @@ pub fn integrate<D: Dynamics>(problem: &mut D, observer: &mut dyn Observer<D::Fl
         while t < t_out {
             let remaining = t_out - t;
             let adaptive = tcfg.dt == 0.0;
-            // A step that would stop short of the output time by round-off (a fixed dt
-            // that divides the interval, summed in floating point) lands on it instead.
-            let mut dt = if remaining <= dt_guess * (1.0 + 1e-9) { remaining } else { dt_guess };
+            let mut cap = dt_guess;
             if tcfg.dt_max > 0.0 {
-                dt = dt.min(tcfg.dt_max);
+                cap = cap.min(tcfg.dt_max);
             }
             if adaptive {
-                dt = dt.min(dt_relax);
+                cap = cap.min(dt_relax);
             }
+            // A step that would stop short of the output time by round-off (a step that
+            // divides the interval, summed in floating point) lands on it instead,
+            // whichever limit set the step.
+            let mut dt = if remaining <= cap * (1.0 + 1e-9) { remaining } else { cap };
             let mut tries = 0;
             let (infos, max_cfl) = loop {
                 let mut first_rate = None;
