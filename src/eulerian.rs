@@ -173,8 +173,8 @@ impl Part {
         let nl = self.red.dims;
         let clen = self.block.field_len(true);
         self.centre_field.par_chunks_mut(clen * POINT_CHUNK).enumerate().for_each(|(c, vc)| {
-            let first = 3 * c * POINT_CHUNK;
-            field.eval_many(vc.len() / clen, true, vc, |i| &forward.activations(i, part)[first..]);
+            let first = c * POINT_CHUNK;
+            field.eval_many(vc.len() / clen, true, vc, |i| forward.activations(i, part).skip(first));
         });
         let flen = self.block.field_len(false);
         for (pts, vals) in self.face_points.iter().zip(self.face_field.iter_mut()) {

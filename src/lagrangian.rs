@@ -110,11 +110,13 @@ pub struct ParticleFlow {
     pub atoms: Vec<Atoms>,
     /// Cell widths (h_ρ, h_ν) of the matching grid, the length scales of the CFL rate.
     pub cell_width: [f64; 2],
+    /// The buffers of the last right-hand side's evaluation, reused by the next.
+    workspace: Evaluation,
 }
 
 impl ParticleFlow {
     pub fn new(network: Network, layout: ParticleLayout, cell_width: [f64; 2], x: Vec<f64>, y: Vec<f64>) -> Self {
-        ParticleFlow { network, x, y, layout, atoms: Vec::new(), cell_width }
+        ParticleFlow { network, x, y, layout, atoms: Vec::new(), cell_width, workspace: Evaluation::default() }
     }
 
     pub fn depth(&self) -> usize {
@@ -180,9 +182,9 @@ impl ParticleFlow {
             .zip(dlog.par_chunks_mut(PARTICLE_CHUNK))
             .enumerate()
             .map(|(c, ((th, dth), dl))| {
-                let first = 3 * c * PARTICLE_CHUNK;
+                let first = c * PARTICLE_CHUNK;
                 let mut fields = vec![0.0; dl.len() * flen];
-                field.eval_many(dl.len(), true, &mut fields, |i| &forward.activations(i, part)[first..]);
+                field.eval_many(dl.len(), true, &mut fields, |i| forward.activations(i, part).skip(first));
                 let mut grad = vec![0.0; k];
                 let mut acc = PartRates::default();
                 for (((t, v), l), buf) in th.chunks(k).zip(dth.chunks_mut(k)).zip(dl.iter_mut()).zip(fields.chunks(flen)) {
@@ -220,7 +222,9 @@ impl Rhs for ParticleFlow {
 
     fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) -> StageInfo {
         self.update_atoms(y);
-        let ev = self.evaluate();
+        let mut ev = std::mem::take(&mut self.workspace);
+        let (layers, out) = self.split_atoms();
+        self.network.evaluate_into(layers, out, &self.x, &self.y, &mut ev);
         let s = self.depth();
         let net = &self.network;
         let lay = &self.layout;
@@ -250,6 +254,7 @@ impl Rhs for ParticleFlow {
         }
         dpath[0] = info.kinetic_rho.sqrt();
         dpath[1] = info.kinetic_nu.sqrt();
+        self.workspace = ev;
         info
     }
 }

@@ -30,38 +30,77 @@ pub enum Activation {
 const FRAC_2_SQRT_PI: f64 = std::f64::consts::FRAC_2_SQRT_PI;
 const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 
-/// (tanh x, 1 − tanh² x). Beyond |x| = 0.625 both come from one `exp`:
-/// with m = 2/(e^{2|x|} + 1) = 1 − |tanh x|, tanh x = ±(1 − m) and
-/// 1 − tanh² x = m (2 − m), which keeps full relative accuracy in the tails
-/// (where 1 − t·t would cancel). Near 0, tanh x = x + x³ P(x²)/Q(x²), the
-/// rational minimax approximation of Cephes' `tanh` on |x| < 0.625 (relative
-/// error ≈ 2.5e-16), a few times faster than the library call.
-#[inline]
+/// e^y for y ≤ 0 without branches or library calls, so that a loop over atoms
+/// vectorises. Cody–Waite reduction y = k ln2 + r, |r| ≤ ln2/2, with ln2 split so
+/// that k·ln2_hi is exact; e^r by its Taylor polynomial of degree 13 (remainder
+/// r¹⁴/14! < 5e-18); 2^k assembled in the exponent bits. Arguments below −708 are
+/// clamped there (e^−708 ≈ 3e-308, the smallest normal scale), which only ever
+/// feeds a quantity already below 1e-300.
+#[inline(always)]
+fn exp_nonpositive(y: f64) -> f64 {
+    const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000); // low 21 bits zero
+    const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76); // ln 2 − LN2_HI
+    // 1.5·2^52: adding it rounds to an integer held in the low mantissa bits.
+    const SHIFT: f64 = 6_755_399_441_055_744.0;
+    // Not `max`, which would turn a NaN into −708.
+    let y = if y < -708.0 { -708.0 } else { y };
+    let kf = y * std::f64::consts::LOG2_E + SHIFT;
+    let k = kf - SHIFT;
+    let r = (y - k * LN2_HI) - k * LN2_LO;
+    let mut p = 1.0 / 6_227_020_800.0; // 1/13!
+    for c in [
+        1.0 / 479_001_600.0,
+        1.0 / 39_916_800.0,
+        1.0 / 3_628_800.0,
+        1.0 / 362_880.0,
+        1.0 / 40_320.0,
+        1.0 / 5_040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        p = p * r + c;
+    }
+    // The low 12 bits of kf's mantissa are k mod 4096; k + 1023 ∈ [1, 1023] is the biased exponent.
+    let scale = f64::from_bits(kf.to_bits().wrapping_add(1023) << 52);
+    p * scale
+}
+
+/// (tanh x, 1 − tanh² x), branch-free. For |x| ≥ 0.625, with e = e^{−2|x|} and
+/// m = 2e/(1 + e) = 1 − |tanh x|: tanh x = ±(1 − m) and 1 − tanh² x = m (2 − m),
+/// which keeps full relative accuracy in the tails (where 1 − t·t would cancel).
+/// For |x| < 0.625, tanh x = x + x³ P(x²)/Q(x²), the rational minimax
+/// approximation of Cephes' `tanh` (relative error ≈ 2.5e-16), which keeps the
+/// relative accuracy near 0 that 1 − m loses. Both are computed and one is
+/// selected, with a single division.
+#[inline(always)]
 fn tanh_d1(x: f64) -> (f64, f64) {
     const P: [f64; 3] = [-9.643_991_794_250_523e-1, -9.928_772_310_019_186e1, -1.614_687_684_417_084_5e3];
     const Q: [f64; 3] = [1.128_116_784_916_329_3e2, 2.235_488_390_601_004_6e3, 4.844_063_053_251_255e3];
     let ax = x.abs();
-    if ax < 0.625 {
-        let s = x * x;
-        let p = (P[0] * s + P[1]) * s + P[2];
-        let q = ((s + Q[0]) * s + Q[1]) * s + Q[2];
-        let t = x + x * s * (p / q);
-        (t, 1.0 - t * t)
-    } else {
-        let m = 2.0 / ((2.0 * ax).exp() + 1.0);
-        ((1.0 - m).copysign(x), m * (2.0 - m))
-    }
+    let small = ax < 0.625;
+    // The rational part on a bounded argument, so that the unused lane stays finite.
+    let xs = if small { x } else { 0.0 };
+    let s = xs * xs;
+    let p = (P[0] * s + P[1]) * s + P[2];
+    let q = ((s + Q[0]) * s + Q[1]) * s + Q[2];
+    let e = exp_nonpositive(-2.0 * ax);
+    let inv = 1.0 / if small { q } else { 1.0 + e };
+    let t_small = xs + xs * s * (p * inv);
+    let m = 2.0 * e * inv;
+    if small { (t_small, 1.0 - t_small * t_small) } else { ((1.0 - m).copysign(x), m * (2.0 - m)) }
 }
 
-#[inline]
+/// The logistic function 1/(1 + e^{−x}) = (x ≥ 0 ? 1 : e)/(1 + e) with
+/// e = e^{−|x|}: no overflow, no branch.
+#[inline(always)]
 fn logistic(x: f64) -> f64 {
-    // Written so that neither branch overflows.
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
+    let e = exp_nonpositive(-x.abs());
+    (if x >= 0.0 { 1.0 } else { e }) / (1.0 + e)
 }
 
 impl Activation {
@@ -127,7 +166,7 @@ impl Activation {
     }
 
     /// (σ0, σ0', σ0'') at x.
-    #[inline]
+    #[inline(always)]
     pub fn value_d2(self, x: f64) -> (f64, f64, f64) {
         match self {
             Activation::Tanh => {
@@ -159,6 +198,25 @@ impl Activation {
             Activation::Linear => (x, 1.0, 0.0),
         }
     }
+}
+
+/// Runs `$body` with `$f` bound to `|x| (σ0, σ0', σ0'')` of the given activation,
+/// one copy per activation, so that an inner loop over atoms inlines it (no
+/// dispatch per evaluation).
+#[macro_export]
+macro_rules! with_activation {
+    ($act:expr, |$f:ident| $body:expr) => {{
+        use $crate::model::Activation as A;
+        match $act {
+            A::Tanh => { let $f = |x: f64| A::Tanh.value_d2(x); $body }
+            A::Sigmoid => { let $f = |x: f64| A::Sigmoid.value_d2(x); $body }
+            A::Erf => { let $f = |x: f64| A::Erf.value_d2(x); $body }
+            A::Softplus => { let $f = |x: f64| A::Softplus.value_d2(x); $body }
+            A::Gelu => { let $f = |x: f64| A::Gelu.value_d2(x); $body }
+            A::Sin => { let $f = |x: f64| A::Sin.value_d2(x); $body }
+            A::Linear => { let $f = |x: f64| A::Linear.value_d2(x); $body }
+        }
+    }};
 }
 
 impl fmt::Display for Activation {
@@ -213,6 +271,53 @@ mod tests {
             let x = k as f64 * (0.63 / 20_000.0);
             let t = tanh_d1(x).0;
             assert!((t - x.tanh()).abs() <= 2.0 * f64::EPSILON * x.tanh().abs(), "{x}: {t} vs {}", x.tanh());
+        }
+    }
+
+    /// Relative error in units of the spacing of doubles at the exact value.
+    fn ulps(approx: f64, exact: f64) -> f64 {
+        (approx - exact).abs() / (exact.abs() * f64::EPSILON)
+    }
+
+    #[test]
+    fn branch_free_exponential_is_within_two_ulps_of_the_library() {
+        let mut worst: f64 = 0.0;
+        for k in 0..=200_000 {
+            let y = -708.0 * (k as f64 / 200_000.0).powi(2);
+            worst = worst.max(ulps(exp_nonpositive(y), y.exp()));
+        }
+        // Around the reduction's switching points k ln2 ± ln2/2.
+        for k in 0..1000 {
+            for dy in [-1e-12, 0.0, 1e-12] {
+                let y = -(k as f64 + 0.5) * std::f64::consts::LN_2 + dy;
+                worst = worst.max(ulps(exp_nonpositive(y), y.exp()));
+            }
+        }
+        assert!(worst <= 2.0, "worst error {worst} ulps");
+        assert_eq!(exp_nonpositive(0.0), 1.0);
+        assert!(exp_nonpositive(f64::NAN).is_nan());
+        assert!(exp_nonpositive(f64::NEG_INFINITY) < 1e-300);
+    }
+
+    #[test]
+    fn non_finite_arguments() {
+        for act in [Activation::Tanh, Activation::Sigmoid] {
+            let (v, d, c) = act.value_d2(f64::NAN);
+            assert!(v.is_nan() && d.is_nan() && c.is_nan(), "{act}");
+        }
+        assert_eq!(tanh_d1(f64::INFINITY).0, 1.0);
+        assert_eq!(tanh_d1(f64::NEG_INFINITY).0, -1.0);
+        assert!(tanh_d1(f64::INFINITY).1 < 1e-300);
+        assert_eq!(logistic(f64::INFINITY), 1.0);
+        assert!(logistic(f64::NEG_INFINITY) < 1e-300);
+    }
+
+    #[test]
+    fn logistic_matches_its_definition() {
+        for k in -4000..=4000 {
+            let x = k as f64 * 0.01;
+            let exact = if x >= 0.0 { 1.0 / (1.0 + (-x).exp()) } else { x.exp() / (1.0 + x.exp()) };
+            assert!(ulps(logistic(x), exact) <= 4.0, "{x}: {} vs {exact}", logistic(x));
         }
     }
 

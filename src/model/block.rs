@@ -19,7 +19,10 @@
 //!
 //! so every velocity is known from a few vectors evaluated at the nonlinear point.
 
+use multiversion::multiversion;
+
 use super::activation::Activation;
+use super::tables::{by_shape, shape, ActivationRow, LANES};
 
 /// Shape of a block: its linear and input dimensions and whether it has a bias.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -156,68 +159,18 @@ impl PotentialField<'_> {
     }
 
     /// Fields of `count` points at once (`out`: count × field length), with
-    /// `activations(i)` the interleaved (σ0, σ0', σ0'') of all of them at data point i.
-    /// The data loop is outside, so each data point's z and c are read once; the
-    /// common shapes (L, d) run a kernel with compile-time sizes.
-    pub fn eval_many<'a>(&self, count: usize, with_laplacian: bool, out: &mut [f64], activations: impl Fn(usize) -> &'a [f64]) {
-        match (self.block.lin, self.block.d) {
-            (1, 1) => self.eval_many_sized::<1, 1>(count, with_laplacian, out, activations),
-            (1, 2) => self.eval_many_sized::<1, 2>(count, with_laplacian, out, activations),
-            (2, 2) => self.eval_many_sized::<2, 2>(count, with_laplacian, out, activations),
-            _ => self.eval_many_dyn(count, with_laplacian, out, activations),
-        }
+    /// `activations(i)` the activations of all of them (from the first) at data
+    /// point i. The data loop is outside, so each data point's z and c are read
+    /// once; the common shapes run over [`LANES`] points at a time with
+    /// compile-time sizes, accumulating in registers.
+    pub fn eval_many<'a>(&self, count: usize, with_laplacian: bool, out: &mut [f64], activations: impl Fn(usize) -> ActivationRow<'a>) {
+        eval_many(self, count, with_laplacian, out, &activations)
     }
 
-    fn eval_many_sized<'a, const L: usize, const D: usize>(
-        &self,
-        count: usize,
-        with_laplacian: bool,
-        out: &mut [f64],
-        activations: impl Fn(usize) -> &'a [f64],
-    ) {
-        let b = &self.block;
-        let lay = FieldLayout::new(b);
-        let flen = lay.len(with_laplacian);
-        let (h0, e0, lap0) = (lay.h(), lay.e(), lay.lap());
-        out[..count * flen].fill(0.0);
-        for i in 0..self.n() {
-            let z: [f64; D] = self.inputs[i * D..(i + 1) * D].try_into().expect("input of length d");
-            let c: [f64; L] = self.coef[i * L..(i + 1) * L].try_into().expect("coefficient of length L");
-            let zz: f64 = z.iter().map(|v| v * v).sum::<f64>() + if b.bias { 1.0 } else { 0.0 };
-            let acts = &activations(i)[..3 * count];
-            for (a, o) in acts.chunks_exact(3).zip(out.chunks_exact_mut(flen)) {
-                let (s0, s1) = (a[0], a[1]);
-                for m in 0..L {
-                    o[m] += c[m] * s0;
-                }
-                for j in 0..D {
-                    let zj = s1 * z[j];
-                    for m in 0..L {
-                        o[h0 + j * L + m] += zj * c[m];
-                    }
-                }
-                if b.bias {
-                    for m in 0..L {
-                        o[e0 + m] += s1 * c[m];
-                    }
-                }
-                if with_laplacian {
-                    let s2zz = a[2] * zz;
-                    for m in 0..L {
-                        o[lap0 + m] += c[m] * s2zz;
-                    }
-                }
-            }
-        }
-    }
-
-    fn eval_many_dyn<'a>(&self, count: usize, with_laplacian: bool, out: &mut [f64], activations: impl Fn(usize) -> &'a [f64]) {
+    fn eval_many_general<'a>(&self, count: usize, with_laplacian: bool, out: &mut [f64], activations: &dyn Fn(usize) -> ActivationRow<'a>) {
         let flen = self.block.field_len(with_laplacian);
         for (m, o) in out[..count * flen].chunks_exact_mut(flen).enumerate() {
-            self.eval_with(with_laplacian, o, |i| {
-                let a = &activations(i)[3 * m..3 * m + 3];
-                (a[0], a[1], a[2])
-            });
+            self.eval_with(with_laplacian, o, |i| activations(i).at(m));
         }
     }
 
@@ -225,6 +178,106 @@ impl PotentialField<'_> {
     pub fn potential(&self, theta: &[f64], field: &[f64]) -> f64 {
         let lin = self.block.lin;
         (0..lin).map(|m| theta[m] * field[m]).sum()
+    }
+}
+
+/// [`PotentialField::eval_many`], compiled for the machine's vector extensions too.
+#[multiversion(targets = "simd")]
+fn eval_many<'a>(field: &PotentialField, count: usize, with_laplacian: bool, out: &mut [f64], activations: &dyn Fn(usize) -> ActivationRow<'a>) {
+    by_shape!(
+        shape(&field.block),
+        eval_many_sized(field, count, with_laplacian, out, activations),
+        field.eval_many_general(count, with_laplacian, out, activations)
+    )
+}
+
+/// [`PotentialField::eval_many`] for a block of shape (L, D, bias B), in runs of
+/// [`LANES`] points: the sums over data points run in lane registers (one per
+/// point and field entry) and are written out once per run.
+#[inline(always)]
+fn eval_many_sized<'a, const L: usize, const D: usize, const B: usize>(
+    field: &PotentialField,
+    count: usize,
+    with_laplacian: bool,
+    out: &mut [f64],
+    activations: &dyn Fn(usize) -> ActivationRow<'a>,
+) {
+    let lay = FieldLayout::new(&field.block);
+    let flen = lay.len(with_laplacian);
+    let n = field.n();
+    let zz_bias = if B == 1 { 1.0 } else { 0.0 };
+    // Entries g (L), H (D·L), e (L), Laplacian (L) of every lane of every run: at most 2 + 4 + 2 + 2.
+    let mut acc = vec![[[0.0; LANES]; 10]; count.div_ceil(LANES)];
+    for i in 0..n {
+        let z: [f64; D] = field.inputs[i * D..(i + 1) * D].try_into().expect("input of length d");
+        let c: [f64; L] = field.coef[i * L..(i + 1) * L].try_into().expect("coefficient of length L");
+        let zz: f64 = z.iter().map(|v| v * v).sum::<f64>() + zz_bias;
+        let a = activations(i);
+        for (run, acc) in acc.iter_mut().enumerate() {
+            let start = run * LANES;
+            let width = LANES.min(count - start);
+            if width == LANES {
+                let lanes = start..start + LANES;
+                field_lanes::<L, D, B>(&a.value[lanes.clone()], &a.slope[lanes.clone()], &a.curvature[lanes], &z, &c, zz, with_laplacian, acc);
+            } else {
+                // The last run, padded with zero activations; the padding lanes are not written out.
+                let mut pad = [[0.0; LANES]; 3];
+                pad[0][..width].copy_from_slice(&a.value[start..count]);
+                pad[1][..width].copy_from_slice(&a.slope[start..count]);
+                pad[2][..width].copy_from_slice(&a.curvature[start..count]);
+                field_lanes::<L, D, B>(&pad[0], &pad[1], &pad[2], &z, &c, zz, with_laplacian, acc);
+            }
+        }
+    }
+    for (r, o) in out[..count * flen].chunks_exact_mut(flen).enumerate() {
+        let (run, k) = (r / LANES, r % LANES);
+        for (e, v) in o.iter_mut().enumerate() {
+            *v = acc[run][e][k];
+        }
+    }
+}
+
+/// One data point's contribution to the fields of a run of [`LANES`] points.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn field_lanes<const L: usize, const D: usize, const B: usize>(
+    value: &[f64],
+    slope: &[f64],
+    curvature: &[f64],
+    z: &[f64; D],
+    c: &[f64; L],
+    zz: f64,
+    with_laplacian: bool,
+    acc: &mut [[f64; LANES]; 10],
+) {
+    // One entry at a time over the lanes: straight loops the compiler vectorises.
+    for m in 0..L {
+        for k in 0..LANES {
+            acc[m][k] += c[m] * value[k];
+        }
+    }
+    for j in 0..D {
+        for m in 0..L {
+            let zc = z[j] * c[m];
+            for k in 0..LANES {
+                acc[L + j * L + m][k] += slope[k] * zc;
+            }
+        }
+    }
+    if B == 1 {
+        for m in 0..L {
+            for k in 0..LANES {
+                acc[L + D * L + m][k] += slope[k] * c[m];
+            }
+        }
+    }
+    if with_laplacian {
+        for m in 0..L {
+            let czz = c[m] * zz;
+            for k in 0..LANES {
+                acc[L + D * L + B * L + m][k] += curvature[k] * czz;
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod atoms;
 pub mod block;
 pub mod exact;
 pub mod network;
+pub mod tables;
 
 pub use activation::Activation;
 pub use atoms::Atoms;

@@ -19,6 +19,7 @@ use rayon::prelude::*;
 
 use super::atoms::Atoms;
 use super::block::Block;
+use super::tables::{self, ActivationRow};
 
 /// The network's architecture and scalings.
 #[derive(Clone, Debug)]
@@ -35,25 +36,26 @@ pub struct Network {
 /// Features z_{i,l} (n × (S+1) × d), predictions f_i, and the activations of
 /// every (data point, layer, atom) pair: the adjoint and the potential fields at
 /// the atoms need σ0' and σ0'' at the very pre-activations of the forward pass.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Forward {
     pub n: usize,
     pub d: usize,
     pub depth: usize,
     pub z: Vec<f64>,
     pub f: Vec<f64>,
-    /// Per data point: (σ0, σ0', σ0'') of layer 0's atoms, then layer 1's, …, then
-    /// the output atoms' (n × Σ_l atoms_l × 3).
+    /// Per data point: the [`ActivationRow`] of layer 0's atoms, then layer 1's, …,
+    /// then the output atoms' (n × Σ_l 3·atoms_l).
     pub acts: Vec<f64>,
     /// Atom offsets of the layers in a data point's row of `acts` (S + 2 entries).
     pub act_offsets: Vec<usize>,
 }
 
 impl Forward {
-    /// (σ0, σ0', σ0'') at data point i for every atom of layer l (S: the output), interleaved.
-    pub fn activations(&self, i: usize, l: usize) -> &[f64] {
+    /// σ0, σ0', σ0'' at data point i for every atom of layer l (S: the output).
+    pub fn activations(&self, i: usize, l: usize) -> ActivationRow<'_> {
         let row = 3 * self.act_offsets[self.depth + 1];
-        &self.acts[i * row + 3 * self.act_offsets[l]..i * row + 3 * self.act_offsets[l + 1]]
+        let (a, b) = (self.act_offsets[l], self.act_offsets[l + 1]);
+        ActivationRow::new(&self.acts[i * row + 3 * a..i * row + 3 * b], b - a)
     }
     pub fn z(&self, i: usize, l: usize) -> &[f64] {
         let off = (i * (self.depth + 1) + l) * self.d;
@@ -70,7 +72,7 @@ impl Forward {
 }
 
 /// Forward pass, residuals r = f − y, loss and adjoint of one state on the training data.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Evaluation {
     pub forward: Forward,
     pub adjoint: Vec<f64>,
@@ -84,70 +86,44 @@ pub fn half_mse(f: &[f64], y: &[f64]) -> f64 {
     f.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / (2.0 * n)
 }
 
-/// Data points per rayon task: enough work per task, and a fixed partition so that
-/// results never depend on the number of threads.
-const DATA_CHUNK: usize = 4;
+/// Data points per rayon task. A data point's pass is S × atoms activations, ample
+/// work for one task; more points per task unbalance two threads at small n
+/// (n = 10 in chunks of 4 is 4 + 4 + 2). The partition never changes a result:
+/// no sum runs across data points.
+const DATA_CHUNK: usize = 1;
 
 impl Network {
     pub fn d(&self) -> usize {
         self.residual.d
     }
 
-    /// Σ_r m1(r) σ0(w_r·z + b_r) for one block, keeping (σ0, σ0', σ0'') per atom in
-    /// `acts`; the common shapes (L, d) run with compile-time sizes.
-    fn drift(block: &Block, atoms: &Atoms, z: &[f64], out: &mut [f64], acts: &mut [f64]) {
-        match (block.lin, block.d) {
-            (1, 1) => Self::drift_sized::<1, 1>(block, atoms, z, out, acts),
-            (1, 2) => Self::drift_sized::<1, 2>(block, atoms, z, out, acts),
-            (2, 2) => Self::drift_sized::<2, 2>(block, atoms, z, out, acts),
-            _ => {
-                out.fill(0.0);
-                for (r, a) in acts.chunks_exact_mut(3).enumerate() {
-                    let (s0, s1, s2) = block.activation.value_d2(block.preactivation(atoms.point(r), z));
-                    a.copy_from_slice(&[s0, s1, s2]);
-                    for (o, m) in out.iter_mut().zip(atoms.first_moment(r)) {
-                        *o += m * s0;
-                    }
-                }
-            }
-        }
-    }
-
-    fn drift_sized<const L: usize, const D: usize>(block: &Block, atoms: &Atoms, z: &[f64], out: &mut [f64], acts: &mut [f64]) {
-        let z: [f64; D] = z[..D].try_into().expect("input of length d");
-        let nl = block.nonlin();
-        let mut acc = [0.0; L];
-        let act = block.activation;
-        for ((a, wb), m1) in acts.chunks_exact_mut(3).zip(atoms.points.chunks_exact(nl)).zip(atoms.m1.chunks_exact(L)) {
-            let mut q = if block.bias { wb[D] } else { 0.0 };
-            for j in 0..D {
-                q += wb[j] * z[j];
-            }
-            let (s0, s1, s2) = act.value_d2(q);
-            a[0] = s0;
-            a[1] = s1;
-            a[2] = s2;
-            for m in 0..L {
-                acc[m] += m1[m] * s0;
-            }
-        }
-        out[..L].copy_from_slice(&acc);
-    }
-
     /// Forward pass for inputs `x` (row-major n × d).
     pub fn forward(&self, layers: &[Atoms], output: &Atoms, x: &[f64]) -> Forward {
+        let mut fwd = Forward::default();
+        self.forward_into(layers, output, x, &mut fwd);
+        fwd
+    }
+
+    /// [`Network::forward`] into the buffers of `fwd`, which every entry overwrites:
+    /// a solver that evaluates at every stage keeps one `Forward` and allocates
+    /// (and zeroes) its tables once.
+    pub fn forward_into(&self, layers: &[Atoms], output: &Atoms, x: &[f64], fwd: &mut Forward) {
         let d = self.d();
         let n = x.len() / d;
         let s = self.depth;
         let step = self.alpha / s as f64;
-        let mut z = vec![0.0; n * (s + 1) * d];
-        let mut f = vec![0.0; n];
-        let mut act_offsets = vec![0usize];
+        fwd.act_offsets.clear();
+        fwd.act_offsets.push(0);
         for a in layers.iter().chain(std::iter::once(output)) {
-            act_offsets.push(act_offsets.last().unwrap() + a.len());
+            fwd.act_offsets.push(fwd.act_offsets.last().unwrap() + a.len());
         }
-        let row = 3 * act_offsets[s + 1];
-        let mut acts = vec![0.0; n * row];
+        let row = 3 * fwd.act_offsets[s + 1];
+        fwd.z.resize(n * (s + 1) * d, 0.0);
+        fwd.f.resize(n, 0.0);
+        fwd.acts.resize(n * row, 0.0);
+        (fwd.n, fwd.d, fwd.depth) = (n, d, s);
+        let act_offsets = &fwd.act_offsets;
+        let (z, f, acts) = (&mut fwd.z, &mut fwd.f, &mut fwd.acts);
         z.par_chunks_mut((s + 1) * d * DATA_CHUNK)
             .zip(f.par_chunks_mut(DATA_CHUNK))
             .zip(x.par_chunks(d * DATA_CHUNK))
@@ -161,67 +137,68 @@ impl Network {
                         let (head, tail) = zi.split_at_mut((l + 1) * d);
                         let zl = &head[l * d..];
                         let al = &mut ai[3 * act_offsets[l]..3 * act_offsets[l + 1]];
-                        Self::drift(&self.residual, &layers[l], zl, &mut drift, al);
+                        tables::drift(&self.residual, &layers[l], zl, &mut drift, al);
                         for j in 0..d {
                             tail[j] = zl[j] + step * drift[j];
                         }
                     }
                     let ao = &mut ai[3 * act_offsets[s]..];
-                    Self::drift(&self.output, output, &zi[s * d..], &mut fo, ao);
+                    tables::drift(&self.output, output, &zi[s * d..], &mut fo, ao);
                     *fi = self.beta * fo[0];
                 }
             });
-        Forward { n, d, depth: s, z, f, acts, act_offsets }
     }
 
     /// Exact discrete adjoint p_{i,l} = ∂f_i/∂z_{i,l}, l = 0..S (n × (S+1) × d).
     pub fn adjoint(&self, layers: &[Atoms], output: &Atoms, fwd: &Forward) -> Vec<f64> {
+        let mut p = Vec::new();
+        self.adjoint_into(layers, output, fwd, &mut p);
+        p
+    }
+
+    /// [`Network::adjoint`] into `p`, every entry overwritten.
+    pub fn adjoint_into(&self, layers: &[Atoms], output: &Atoms, fwd: &Forward, p: &mut Vec<f64>) {
         let (n, d, s) = (fwd.n, fwd.d, fwd.depth);
         let step = self.alpha / s as f64;
-        let mut p = vec![0.0; n * (s + 1) * d];
+        p.resize(n * (s + 1) * d, 0.0);
         p.par_chunks_mut((s + 1) * d * DATA_CHUNK).enumerate().for_each(|(c, pc)| {
             for (k, pi) in pc.chunks_mut((s + 1) * d).enumerate() {
                 let i = c * DATA_CHUNK + k;
-                // p_S = β Σ_r m1 σ0'(c·z+e) c
+                // p_S = β Σ_r σ0'(c_r·z + e_r) m1_r c_r
                 let ps = &mut pi[s * d..];
-                ps.fill(0.0);
-                let out_acts = fwd.activations(i, s);
-                for r in 0..output.len() {
-                    let pt = output.point(r);
-                    let coef = self.beta * output.m1[r] * out_acts[3 * r + 1];
-                    for j in 0..d {
-                        ps[j] += coef * pt[j];
-                    }
+                tables::adjoint(&self.output, output, fwd.activations(i, s).slope, &[1.0], ps);
+                for v in ps.iter_mut() {
+                    *v *= self.beta;
                 }
+                // p_l = p_{l+1} + (α/S) Σ_r σ0'(w_r·z_l + b_r) (u_r·p_{l+1}) w_r
                 for l in (0..s).rev() {
                     let (head, tail) = pi.split_at_mut((l + 1) * d);
-                    let pnext = &tail[..d];
                     let pl = &mut head[l * d..];
-                    pl.copy_from_slice(pnext);
-                    let atoms = &layers[l];
-                    let layer_acts = fwd.activations(i, l);
-                    for r in 0..atoms.len() {
-                        let pt = atoms.point(r);
-                        let ds = layer_acts[3 * r + 1];
-                        let up: f64 = atoms.first_moment(r).iter().zip(pnext).map(|(m, q)| m * q).sum();
-                        let coef = step * ds * up;
-                        for j in 0..d {
-                            pl[j] += coef * pt[j];
-                        }
+                    let pnext = &tail[..d];
+                    tables::adjoint(&self.residual, &layers[l], fwd.activations(i, l).slope, pnext, pl);
+                    for (p, q) in pl.iter_mut().zip(pnext) {
+                        *p = q + step * *p;
                     }
                 }
             }
         });
-        p
     }
 
     /// Forward pass, residuals, loss and adjoint on inputs `x` with targets `y`.
     pub fn evaluate(&self, layers: &[Atoms], output: &Atoms, x: &[f64], y: &[f64]) -> Evaluation {
-        let forward = self.forward(layers, output, x);
-        let residual: Vec<f64> = forward.f.iter().zip(y).map(|(f, y)| f - y).collect();
-        let loss = half_mse(&forward.f, y);
-        let adjoint = self.adjoint(layers, output, &forward);
-        Evaluation { forward, adjoint, residual, loss }
+        let mut ev = Evaluation::default();
+        self.evaluate_into(layers, output, x, y, &mut ev);
+        ev
+    }
+
+    /// [`Network::evaluate`] into the buffers of `ev` (see [`Network::forward_into`]).
+    pub fn evaluate_into(&self, layers: &[Atoms], output: &Atoms, x: &[f64], y: &[f64], ev: &mut Evaluation) {
+        self.forward_into(layers, output, x, &mut ev.forward);
+        let f = &ev.forward.f;
+        ev.residual.clear();
+        ev.residual.extend(f.iter().zip(y).map(|(f, y)| f - y));
+        ev.loss = half_mse(f, y);
+        self.adjoint_into(layers, output, &ev.forward, &mut ev.adjoint);
     }
 
     /// Coefficients c_i = (α/n) r_i p_{i,l+1} of the potential Φ_l (n × d).
