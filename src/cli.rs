@@ -61,7 +61,7 @@ impl Solved for Problem {
         self.flow.update_atoms(state);
     }
     fn predict(&self, x: &[f64]) -> Vec<f64> {
-        self.flow.predict(x).f
+        self.flow.predict(x)
     }
     fn discretisation(&self) -> serde_json::Value {
         let d = self.config.model.d;

@@ -406,6 +406,8 @@ pub struct GridFlow {
     /// Moments of every part of the last state seen, S slices then ν.
     pub atoms: Vec<Atoms>,
     pub layout: StateLayout,
+    /// The buffers of the last right-hand side's evaluation, reused by the next.
+    workspace: Evaluation,
 }
 
 impl GridFlow {
@@ -423,7 +425,7 @@ impl GridFlow {
         }
         let layout = StateLayout { part_offsets, part_lens, scalars: off };
         let atoms = parts.iter().map(|p| p.grid.atoms(p.block.lin)).collect();
-        GridFlow { network, scheme, x, y, parts, atoms, layout }
+        GridFlow { network, scheme, x, y, parts, atoms, layout, workspace: Evaluation::default() }
     }
 
     pub fn depth(&self) -> usize {
@@ -465,16 +467,22 @@ impl GridFlow {
         (&self.atoms[..s], &self.atoms[s])
     }
 
-    /// Forward pass at arbitrary inputs with the current atoms.
-    pub fn predict(&self, x: &[f64]) -> Forward {
+    /// Predictions at inputs `x` with the current atoms.
+    pub fn predict(&self, x: &[f64]) -> Vec<f64> {
         let (layers, out) = self.split_atoms();
-        self.network.forward(layers, out, x)
+        self.network.predict(layers, out, x)
     }
 
     /// Forward pass, residuals and adjoint on the training data, with the current atoms.
     pub fn evaluate(&self) -> Evaluation {
         let (layers, out) = self.split_atoms();
         self.network.evaluate(layers, out, &self.x, &self.y)
+    }
+
+    /// The evaluation of the last right-hand side, at the atoms the flow holds
+    /// unless [`GridFlow::update_atoms`] was called since.
+    pub fn last_evaluation(&self) -> &Evaluation {
+        &self.workspace
     }
 
     /// Gram matrices (G1, G2) at the current atoms.
@@ -489,7 +497,9 @@ impl Rhs for GridFlow {
 
     fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) -> StageInfo {
         self.update_atoms(y);
-        let ev = self.evaluate();
+        let mut ev = std::mem::take(&mut self.workspace);
+        let (layers, out) = self.split_atoms();
+        self.network.evaluate_into(layers, out, &self.x, &self.y, &mut ev);
         let s = self.depth();
         let net = &self.network;
         // Potential coefficients and inputs of every part.
@@ -531,6 +541,7 @@ impl Rhs for GridFlow {
         }
         scal[s + 1] = info.kinetic_rho.sqrt();
         scal[s + 2] = info.kinetic_nu.sqrt();
+        self.workspace = ev;
         info
     }
 }

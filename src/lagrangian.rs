@@ -148,10 +148,16 @@ impl ParticleFlow {
         self.network.evaluate(layers, out, &self.x, &self.y)
     }
 
+    /// The evaluation of the last right-hand side, at the atoms the flow holds
+    /// unless [`ParticleFlow::update_atoms`] was called since.
+    pub fn last_evaluation(&self) -> &Evaluation {
+        &self.workspace
+    }
+
     /// Predictions at inputs `x` with the current atoms.
     pub fn predict(&self, x: &[f64]) -> Vec<f64> {
         let (layers, out) = self.split_atoms();
-        self.network.forward(layers, out, x).f
+        self.network.predict(layers, out, x)
     }
 
     /// Velocities and log-density rates of the particles of part `part`, with the

@@ -129,7 +129,8 @@ impl ParticleProblem {
     /// Diagnostics of `state` (updates the flow's atoms).
     pub fn diagnose(&mut self, t: f64, state: &[f64], scratch: &mut [f64]) -> Row {
         let info = self.flow.eval(t, state, scratch);
-        let gram = self.gram_now();
+        let (layers, out) = self.flow.split_atoms();
+        let gram = GramReport::from_evaluation(&self.flow.network, layers, out, self.flow.last_evaluation());
         let mut row = run::gram_row(t, &gram);
         if self.data.n_test() > 0 {
             row.test_loss = Some(half_mse(&self.flow.predict(&self.data.x_test), &self.data.y_test));

@@ -16,7 +16,7 @@ use crate::diagnostics::{kl_masses, quadratic_form, symmetric_eigenvalues};
 use crate::error::{Error, Result};
 use crate::eulerian::GridFlow;
 use crate::measure::grid::Grid;
-use crate::model::{Atoms, Network, half_mse};
+use crate::model::{Atoms, Evaluation, Network, half_mse};
 use crate::time::{Rhs, Stepper, Tableau};
 
 /// What one evaluation of a right-hand side reports.
@@ -385,12 +385,13 @@ impl Problem {
     /// Diagnostics of `state` (updates the flow's atoms).
     pub fn diagnose(&mut self, t: f64, state: &[f64], scratch: &mut [f64]) -> (Row, StageInfo) {
         let info = self.flow.eval(t, state, scratch);
-        let gram = self.gram_now();
+        let (layers, out) = self.flow.split_atoms();
+        let gram = GramReport::from_evaluation(&self.flow.network, layers, out, self.flow.last_evaluation());
         let s = self.flow.depth();
         let lay = self.flow.layout.clone();
         let mut row = gram_row(t, &gram);
         if self.data.n_test() > 0 {
-            row.test_loss = Some(half_mse(&self.flow.predict(&self.data.x_test).f, &self.data.y_test));
+            row.test_loss = Some(half_mse(&self.flow.predict(&self.data.x_test), &self.data.y_test));
         }
         row.dissipation_semidiscrete = -info.loss_rate;
         row.dissipation_kinetic = dissipation_kinetic(&info, self.config.model.eta_rho, self.config.model.eta_nu);
@@ -499,7 +500,11 @@ pub struct GramReport {
 impl GramReport {
     /// G1, G2, G = G1 + G2 and their spectra for the measures `layers`, `output`.
     pub fn new(network: &Network, layers: &[Atoms], output: &Atoms, x: &[f64], y: &[f64]) -> Self {
-        let ev = network.evaluate(layers, output, x, y);
+        Self::from_evaluation(network, layers, output, &network.evaluate(layers, output, x, y))
+    }
+
+    /// As [`GramReport::new`], from an evaluation already made at these measures.
+    pub fn from_evaluation(network: &Network, layers: &[Atoms], output: &Atoms, ev: &Evaluation) -> Self {
         let (g1, g2) = network.gram(layers, output, &ev.forward, &ev.adjoint);
         let n = ev.residual.len();
         let g: Vec<f64> = g1.iter().zip(&g2).map(|(a, b)| a + b).collect();
@@ -510,8 +515,8 @@ impl GramReport {
             g1,
             g2,
             g,
-            residual: ev.residual,
-            f: ev.forward.f,
+            residual: ev.residual.clone(),
+            f: ev.forward.f.clone(),
             loss: ev.loss,
         }
     }

@@ -562,8 +562,8 @@ fn write_last(dir: &OutputDir, problem: &mut Problem, state: &[f64]) -> Result<(
     problem.flow.update_atoms(state);
     io::write_density_snapshots(dir, &problem.flow, state, "last")?;
     let data = &problem.data;
-    let f_train = problem.flow.predict(&data.x_train).f;
-    let f_test = problem.flow.predict(&data.x_test).f;
+    let f_train = problem.flow.predict(&data.x_train);
+    let f_test = problem.flow.predict(&data.x_test);
     io::write_predictions(
         &dir.file("predictions.csv"),
         data.d,

@@ -51,7 +51,7 @@ fn errors(cells: usize, scheme: &str) -> Errors {
         last.kl_nu_transport,
         last.kl_nu_transport - obs.kl_nu
     );
-    let f = p.flow.predict(&p.data.x_train).f;
+    let f = p.flow.predict(&p.data.x_train);
     let ferr = f.iter().zip(&obs.f).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
     println!(
         "N = {cells}: loss {:.10} vs {:.10}, KL_nu {:.6e} vs {:.6e}, KL_rho {:.3e} vs {:.3e}",

@@ -86,11 +86,9 @@ pub fn half_mse(f: &[f64], y: &[f64]) -> f64 {
     f.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / (2.0 * n)
 }
 
-/// Data points per rayon task. A data point's pass is S × atoms activations, ample
-/// work for one task; more points per task unbalance two threads at small n
-/// (n = 10 in chunks of 4 is 4 + 4 + 2). The partition never changes a result:
-/// no sum runs across data points.
-const DATA_CHUNK: usize = 1;
+// One data point per rayon task. A data point's pass is S × atoms activations,
+// ample work for one task; more points per task unbalance two threads at small n.
+// The partition never changes a result: no sum runs across data points.
 
 impl Network {
     pub fn d(&self) -> usize {
@@ -111,42 +109,62 @@ impl Network {
         let d = self.d();
         let n = x.len() / d;
         let s = self.depth;
-        let step = self.alpha / s as f64;
-        fwd.act_offsets.clear();
-        fwd.act_offsets.push(0);
-        for a in layers.iter().chain(std::iter::once(output)) {
-            fwd.act_offsets.push(fwd.act_offsets.last().unwrap() + a.len());
-        }
+        fwd.act_offsets = Self::act_offsets(layers, output);
         let row = 3 * fwd.act_offsets[s + 1];
         fwd.z.resize(n * (s + 1) * d, 0.0);
         fwd.f.resize(n, 0.0);
         fwd.acts.resize(n * row, 0.0);
         (fwd.n, fwd.d, fwd.depth) = (n, d, s);
-        let act_offsets = &fwd.act_offsets;
-        let (z, f, acts) = (&mut fwd.z, &mut fwd.f, &mut fwd.acts);
-        z.par_chunks_mut((s + 1) * d * DATA_CHUNK)
-            .zip(f.par_chunks_mut(DATA_CHUNK))
-            .zip(x.par_chunks(d * DATA_CHUNK))
-            .zip(acts.par_chunks_mut(row * DATA_CHUNK))
-            .for_each(|(((zc, fc), xc), ac)| {
-                let mut drift = vec![0.0; d];
-                let mut fo = [0.0];
-                for (((zi, fi), xi), ai) in zc.chunks_mut((s + 1) * d).zip(fc.iter_mut()).zip(xc.chunks(d)).zip(ac.chunks_mut(row)) {
-                    zi[..d].copy_from_slice(xi);
-                    for l in 0..s {
-                        let (head, tail) = zi.split_at_mut((l + 1) * d);
-                        let zl = &head[l * d..];
-                        let al = &mut ai[3 * act_offsets[l]..3 * act_offsets[l + 1]];
-                        tables::drift(&self.residual, &layers[l], zl, &mut drift, al);
-                        for j in 0..d {
-                            tail[j] = zl[j] + step * drift[j];
-                        }
-                    }
-                    let ao = &mut ai[3 * act_offsets[s]..];
-                    tables::drift(&self.output, output, &zi[s * d..], &mut fo, ao);
-                    *fi = self.beta * fo[0];
-                }
-            });
+        let offsets = &fwd.act_offsets;
+        fwd.z
+            .par_chunks_mut((s + 1) * d)
+            .zip(fwd.f.par_iter_mut())
+            .zip(x.par_chunks(d))
+            .zip(fwd.acts.par_chunks_mut(row))
+            .for_each(|(((zi, fi), xi), ai)| *fi = self.forward_point(layers, output, offsets, xi, zi, ai));
+    }
+
+    /// Predictions f_i at inputs `x`, without keeping the features or the tables
+    /// (one row of scratch per task): for test sets, whose tables would be
+    /// n_test × atoms × 3 values.
+    pub fn predict(&self, layers: &[Atoms], output: &Atoms, x: &[f64]) -> Vec<f64> {
+        let d = self.d();
+        let s = self.depth;
+        let offsets = Self::act_offsets(layers, output);
+        let row = 3 * offsets[s + 1];
+        x.par_chunks(d)
+            .map_init(|| (vec![0.0; (s + 1) * d], vec![0.0; row]), |(zi, ai), xi| self.forward_point(layers, output, &offsets, xi, zi, ai))
+            .collect()
+    }
+
+    /// Atom offsets of the layers in a row of activations (S + 2 entries).
+    fn act_offsets(layers: &[Atoms], output: &Atoms) -> Vec<usize> {
+        let mut offsets = vec![0usize];
+        for a in layers.iter().chain(std::iter::once(output)) {
+            offsets.push(offsets.last().unwrap() + a.len());
+        }
+        offsets
+    }
+
+    /// The forward pass of one data point: its features z_{i,0..S} into `zi`, the
+    /// activation rows of every layer into `row`; returns f_i.
+    fn forward_point(&self, layers: &[Atoms], output: &Atoms, offsets: &[usize], xi: &[f64], zi: &mut [f64], row: &mut [f64]) -> f64 {
+        let d = self.d();
+        let s = self.depth;
+        let step = self.alpha / s as f64;
+        let mut drift = vec![0.0; d];
+        zi[..d].copy_from_slice(xi);
+        for l in 0..s {
+            let (head, tail) = zi.split_at_mut((l + 1) * d);
+            let zl = &head[l * d..];
+            tables::drift(&self.residual, &layers[l], zl, &mut drift, &mut row[3 * offsets[l]..3 * offsets[l + 1]]);
+            for j in 0..d {
+                tail[j] = zl[j] + step * drift[j];
+            }
+        }
+        let mut fo = [0.0];
+        tables::drift(&self.output, output, &zi[s * d..], &mut fo, &mut row[3 * offsets[s]..3 * offsets[s + 1]]);
+        self.beta * fo[0]
     }
 
     /// Exact discrete adjoint p_{i,l} = ∂f_i/∂z_{i,l}, l = 0..S (n × (S+1) × d).
@@ -161,24 +179,21 @@ impl Network {
         let (n, d, s) = (fwd.n, fwd.d, fwd.depth);
         let step = self.alpha / s as f64;
         p.resize(n * (s + 1) * d, 0.0);
-        p.par_chunks_mut((s + 1) * d * DATA_CHUNK).enumerate().for_each(|(c, pc)| {
-            for (k, pi) in pc.chunks_mut((s + 1) * d).enumerate() {
-                let i = c * DATA_CHUNK + k;
-                // p_S = β Σ_r σ0'(c_r·z + e_r) m1_r c_r
-                let ps = &mut pi[s * d..];
-                tables::adjoint(&self.output, output, fwd.activations(i, s).slope, &[1.0], ps);
-                for v in ps.iter_mut() {
-                    *v *= self.beta;
-                }
-                // p_l = p_{l+1} + (α/S) Σ_r σ0'(w_r·z_l + b_r) (u_r·p_{l+1}) w_r
-                for l in (0..s).rev() {
-                    let (head, tail) = pi.split_at_mut((l + 1) * d);
-                    let pl = &mut head[l * d..];
-                    let pnext = &tail[..d];
-                    tables::adjoint(&self.residual, &layers[l], fwd.activations(i, l).slope, pnext, pl);
-                    for (p, q) in pl.iter_mut().zip(pnext) {
-                        *p = q + step * *p;
-                    }
+        p.par_chunks_mut((s + 1) * d).enumerate().for_each(|(i, pi)| {
+            // p_S = β Σ_r σ0'(c_r·z + e_r) m1_r c_r
+            let ps = &mut pi[s * d..];
+            tables::adjoint(&self.output, output, fwd.activations(i, s).slope, &[1.0], ps);
+            for v in ps.iter_mut() {
+                *v *= self.beta;
+            }
+            // p_l = p_{l+1} + (α/S) Σ_r σ0'(w_r·z_l + b_r) (u_r·p_{l+1}) w_r
+            for l in (0..s).rev() {
+                let (head, tail) = pi.split_at_mut((l + 1) * d);
+                let pl = &mut head[l * d..];
+                let pnext = &tail[..d];
+                tables::adjoint(&self.residual, &layers[l], fwd.activations(i, l).slope, pnext, pl);
+                for (p, q) in pl.iter_mut().zip(pnext) {
+                    *p = q + step * *p;
                 }
             }
         });
@@ -302,5 +317,31 @@ impl Network {
             Self::add_block_gram(&self.output, output, &inputs, &ones, self.eta_nu * self.beta * self.beta, &mut g2);
         }
         (g1, g2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Activation;
+
+    /// Predictions without tables are the forward pass's, bitwise.
+    #[test]
+    fn predictions_equal_the_forward_pass() {
+        let d = 2;
+        let net = Network {
+            residual: Block::residual(Activation::Tanh, d, true),
+            output: Block::output(Activation::Tanh, d, true),
+            depth: 3,
+            alpha: 1.0,
+            beta: 1.5,
+            eta_rho: 1.0,
+            eta_nu: 1.0,
+        };
+        let particles = |count: usize, k: usize, shift: f64| -> Vec<f64> { (0..count * k).map(|j| ((j as f64 + shift) * 0.7).sin()).collect() };
+        let layers: Vec<Atoms> = (0..3).map(|l| Atoms::from_particles(&particles(13, 5, l as f64), 5, d)).collect();
+        let output = Atoms::from_particles(&particles(11, 4, 9.0), 4, 1);
+        let x: Vec<f64> = (0..7 * d).map(|j| (j as f64 * 0.3).cos()).collect();
+        assert_eq!(net.predict(&layers, &output, &x), net.forward(&layers, &output, &x).f);
     }
 }
