@@ -178,11 +178,9 @@ impl Part {
         });
         let flen = self.block.field_len(false);
         for (pts, vals) in self.face_points.iter().zip(self.face_field.iter_mut()) {
-            vals.par_chunks_mut(flen * POINT_CHUNK).zip(pts.par_chunks(nl * POINT_CHUNK)).for_each(|(vc, pc)| {
-                for (out, wb) in vc.chunks_mut(flen).zip(pc.chunks(nl)) {
-                    field.eval(wb, false, out);
-                }
-            });
+            vals.par_chunks_mut(flen * POINT_CHUNK)
+                .zip(pts.par_chunks(nl * POINT_CHUNK))
+                .for_each(|(vc, pc)| field.eval_points(pc, false, vc));
         }
     }
 

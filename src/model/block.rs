@@ -23,6 +23,7 @@ use multiversion::multiversion;
 
 use super::activation::Activation;
 use super::tables::{by_shape, shape, ActivationRow, LANES};
+use crate::with_activation;
 
 /// Shape of a block: its linear and input dimensions and whether it has a bias.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -167,6 +168,13 @@ impl PotentialField<'_> {
         eval_many(self, count, with_laplacian, out, &activations)
     }
 
+    /// Fields at `count = points.len() / nonlin()` nonlinear points at once
+    /// (`out`: count × field length), the activations computed here: the common
+    /// shapes run over [`LANES`] points at a time.
+    pub fn eval_points(&self, points: &[f64], with_laplacian: bool, out: &mut [f64]) {
+        eval_points(self, points, with_laplacian, out)
+    }
+
     fn eval_many_general<'a>(&self, count: usize, with_laplacian: bool, out: &mut [f64], activations: &dyn Fn(usize) -> ActivationRow<'a>) {
         let flen = self.block.field_len(with_laplacian);
         for (m, o) in out[..count * flen].chunks_exact_mut(flen).enumerate() {
@@ -189,6 +197,66 @@ fn eval_many<'a>(field: &PotentialField, count: usize, with_laplacian: bool, out
         eval_many_sized(field, count, with_laplacian, out, activations),
         field.eval_many_general(count, with_laplacian, out, activations)
     )
+}
+
+/// [`PotentialField::eval_points`], compiled for the machine's vector extensions too.
+#[multiversion(targets = "simd")]
+fn eval_points(field: &PotentialField, points: &[f64], with_laplacian: bool, out: &mut [f64]) {
+    by_shape!(shape(&field.block), eval_points_activation(field, points, with_laplacian, out), {
+        let nl = field.block.nonlin();
+        let flen = field.block.field_len(with_laplacian);
+        for (wb, o) in points.chunks_exact(nl).zip(out.chunks_exact_mut(flen)) {
+            field.eval(wb, with_laplacian, o);
+        }
+    })
+}
+
+#[inline(always)]
+fn eval_points_activation<const L: usize, const D: usize, const B: usize>(field: &PotentialField, points: &[f64], with_laplacian: bool, out: &mut [f64]) {
+    with_activation!(field.block.activation, |act| eval_points_sized::<L, D, B>(field, points, with_laplacian, out, act))
+}
+
+/// [`PotentialField::eval_points`] for a block of shape (L, D, bias B): per run of
+/// [`LANES`] points and per data point, the activations of the run, then their
+/// contributions, summed in lane registers.
+#[inline(always)]
+fn eval_points_sized<const L: usize, const D: usize, const B: usize>(
+    field: &PotentialField,
+    points: &[f64],
+    with_laplacian: bool,
+    out: &mut [f64],
+    act: impl Fn(f64) -> (f64, f64, f64),
+) {
+    let nl = D + B;
+    let count = points.len() / nl;
+    let flen = FieldLayout::new(&field.block).len(with_laplacian);
+    let zz_bias = if B == 1 { 1.0 } else { 0.0 };
+    for start in (0..count).step_by(LANES) {
+        let width = LANES.min(count - start);
+        // The run's points; a short last run is padded with zero points, not written out.
+        let mut wb = [0.0; LANES * 3];
+        wb[..width * nl].copy_from_slice(&points[start * nl..(start + width) * nl]);
+        let mut acc = [[0.0; LANES]; 10];
+        for i in 0..field.n() {
+            let z: [f64; D] = field.inputs[i * D..(i + 1) * D].try_into().expect("input of length d");
+            let c: [f64; L] = field.coef[i * L..(i + 1) * L].try_into().expect("coefficient of length L");
+            let zz: f64 = z.iter().map(|v| v * v).sum::<f64>() + zz_bias;
+            let mut a = [[0.0; LANES]; 3];
+            for k in 0..LANES {
+                let mut q = if B == 1 { wb[k * nl + D] } else { 0.0 };
+                for j in 0..D {
+                    q += wb[k * nl + j] * z[j];
+                }
+                (a[0][k], a[1][k], a[2][k]) = act(q);
+            }
+            field_lanes::<L, D, B>(&a[0], &a[1], &a[2], &z, &c, zz, with_laplacian, &mut acc);
+        }
+        for (k, o) in out[start * flen..(start + width) * flen].chunks_exact_mut(flen).enumerate() {
+            for (e, v) in o.iter_mut().enumerate() {
+                *v = acc[e][k];
+            }
+        }
+    }
 }
 
 /// [`PotentialField::eval_many`] for a block of shape (L, D, bias B), in runs of

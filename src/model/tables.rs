@@ -349,4 +349,35 @@ mod tests {
             }
         }
     }
+
+    /// Fields at many points with their activations computed in lanes against one point at a time.
+    #[test]
+    fn fields_at_many_points_agree_with_one_at_a_time() {
+        let mut rng = StdRng::seed_from_u64(13);
+        for (lin, d, bias) in SHAPES {
+            for act in Activation::ALL {
+                let block = Block { activation: act, lin, d, bias };
+                let n = 5;
+                let inputs: Vec<f64> = (0..n * d).map(|_| rng.random_range(-1.5..1.5)).collect();
+                let coef: Vec<f64> = (0..n * lin).map(|_| rng.random_range(-1.0..1.0)).collect();
+                let field = PotentialField { block, coef: &coef, inputs: &inputs };
+                let nl = block.nonlin();
+                for with_laplacian in [false, true] {
+                    let flen = block.field_len(with_laplacian);
+                    for count in [1, 7, 8, 9, 20] {
+                        let points: Vec<f64> = (0..count * nl).map(|_| rng.random_range(-2.0..2.0)).collect();
+                        let mut many = vec![0.0; count * flen];
+                        field.eval_points(&points, with_laplacian, &mut many);
+                        for r in 0..count {
+                            let mut one = vec![0.0; flen];
+                            field.eval(&points[r * nl..(r + 1) * nl], with_laplacian, &mut one);
+                            for e in 0..flen {
+                                assert!((many[r * flen + e] - one[e]).abs() <= 1e-14 * n as f64, "{act} {lin} {d} {bias} {count}: {r} {e}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
