@@ -35,6 +35,9 @@ pub enum Error {
     /// The run went unstable.
     #[error("run stopped at t = {t:.6}: {cause}")]
     Unstable { t: f64, cause: String },
+    /// Points of a sweep went unstable, failed or have no results (all files written).
+    #[error("{failed} of {total} sweep points did not reach t_end: {points}")]
+    SweepIncomplete { failed: usize, total: usize, points: String },
 }
 
 impl Error {
@@ -47,7 +50,8 @@ impl Error {
     pub fn output(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> Self {
         Error::Output { path: path.into(), msg: e.to_string() }
     }
-    /// 2 for bad input, 3 for an unstable run, 4 for a failed cross-validation,
+    /// 2 for bad input, 3 for an unstable run (or sweep points that did not reach
+    /// t_end), 4 for a failed cross-validation,
     /// 1 for failures to write.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -58,7 +62,7 @@ impl Error {
             | Error::Input { .. }
             | Error::OutputExists { .. }
             | Error::OutputNotFolder { .. } => 2,
-            Error::Unstable { .. } => 3,
+            Error::Unstable { .. } | Error::SweepIncomplete { .. } => 3,
             Error::CrossValidation(_) => 4,
             Error::Output { .. } => 1,
         }

@@ -134,7 +134,12 @@ pub fn parse_variants(s: &str) -> Result<Vec<Variant>> {
         if let Some(i) = &integrator {
             i.parse::<Tableau>().map_err(|e| Error::flag("--schemes", e))?;
         }
-        out.push(Variant { scheme: scheme.to_string(), integrator });
+        let v = Variant { scheme: scheme.to_string(), integrator };
+        // Two equal variants would write the same rows and plot series twice.
+        if out.iter().any(|o: &Variant| o.label() == v.label()) {
+            return Err(Error::flag("--schemes", format!("'{}' is given twice", v.label())));
+        }
+        out.push(v);
     }
     if out.is_empty() {
         return Err(Error::flag("--schemes", "no scheme given"));
@@ -737,5 +742,7 @@ mod tests {
         assert_eq!(v[0], Variant { scheme: "fv1".into(), integrator: None });
         assert_eq!(v[1].label(), "spectral/rk4");
         assert!(parse_variants("").is_err() && parse_variants("fv2/rk5").is_err());
+        assert!(parse_variants("fv1,fv1").is_err() && parse_variants("spectral/rk4, spectral/rk4").is_err());
+        assert_eq!(parse_variants("spectral/rk4,spectral/ssprk3").unwrap().len(), 2);
     }
 }

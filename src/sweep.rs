@@ -14,7 +14,9 @@
 //!   for every value of the other range keys (so per β), and of ln(KL_ρ + KL_ν) against
 //!   ln(β) per n_train.
 //!   Points whose value is ≤ 0 or not finite cannot enter a log-log fit and are left
-//!   out (the count used is reported); fewer than two points give no slope.
+//!   out, and so are points that went unstable, failed or are missing (the count used
+//!   is reported); fewer than two points give no slope. Such points make the command
+//!   exit with code 3 after every file is written.
 //! * Determinism: every point is an independent run whose numbers do not depend on
 //!   how many run at once (the solver's reductions have a fixed order); results are
 //!   stored by point index.
@@ -184,6 +186,10 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The point ran (or was collected) to t_end.
+    pub fn is_ok(&self) -> bool {
+        self.status.starts_with("ok")
+    }
     pub fn number(&self, key: &str) -> Option<f64> {
         self.overrides.iter().find(|(k, _)| k == key).and_then(|(_, v)| v.parse().ok())
     }
@@ -221,7 +227,8 @@ pub fn loglog_slopes(table: &[Outcome], against: &str, quantity: &str, y: impl F
         }
         let e = groups.entry(group).or_insert((Vec::new(), 0, 0));
         let x = o.number(against);
-        let v = o.metrics.as_ref().and_then(&y);
+        // An unstable or failed point's numbers are those of a shorter run: not fitted.
+        let v = if o.is_ok() { o.metrics.as_ref().and_then(&y) } else { None };
         match (x, v) {
             (Some(x), Some(v)) if x > 0.0 && v > 0.0 && x.is_finite() && v.is_finite() => {
                 e.0.push((x, v));
@@ -480,7 +487,12 @@ fn finish(dir: &OutputDir, ranges: &[Range], table: &[Outcome], extra: serde_jso
     )?;
     print_table(ranges, table, &slopes);
     println!("  results in {}/", dir.path.display());
-    Ok(())
+    let bad: Vec<String> = table.iter().filter(|o| !o.is_ok()).map(|o| format!("{} ({})", o.id, o.status)).collect();
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::SweepIncomplete { failed: bad.len(), total: table.len(), points: bad.join("; ") })
+    }
 }
 
 /// `mfres sweep CONFIG --set-range … [--out DIR] [--jobs J]`.

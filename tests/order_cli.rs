@@ -51,6 +51,7 @@ fn bad_flags_name_the_flag_and_exit_with_2() {
         (&["--vary", "space", "--levels", "3"], "--vary"),
         (&["--vary", "cells", "--levels", "3", "--schemes", "fv3"], "--schemes"),
         (&["--vary", "cells", "--levels", "3", "--schemes", "fv2/rk5"], "--schemes"),
+        (&["--vary", "cells", "--levels", "3", "--schemes", "fv1,fv2,fv1"], "--schemes"),
         (&["--vary", "cells", "--levels", "3", "--reference", "best"], "--reference"),
         // The exact Gaussian closure needs the linear activation without biases.
         (&["--vary", "cells", "--levels", "3", "--reference", "exact"], "--reference"),

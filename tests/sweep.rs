@@ -35,9 +35,10 @@ fn slopes_of_a_table_with_known_power_laws() {
             });
         }
     }
-    // One negative gap and one missing point are left out, not fitted.
+    // One negative gap, one missing and one unstable point are left out, not fitted.
     table[1].metrics.as_mut().unwrap().gap = Some(-0.01);
     table[6].metrics = None;
+    table[9].status = "unstable at t = 0.5: loss is not finite".into();
     let slopes = sweep::standard_slopes(&table);
     let gap: Vec<_> = slopes.iter().filter(|s| s.quantity == "gap").collect();
     let kl: Vec<_> = slopes.iter().filter(|s| s.quantity == "kl").collect();
@@ -55,6 +56,10 @@ fn slopes_of_a_table_with_known_power_laws() {
     assert_eq!((gap[1].points_used, gap[1].points_left_out), (3, 1));
     assert_eq!(kl[2].group, "data.n_train=64");
     assert_eq!((kl[2].points_used, kl[2].points_left_out), (3, 1));
+    // The unstable point (β = 2, n = 32) is out of both of its groups.
+    assert_eq!((gap[2].points_used, gap[2].points_left_out), (3, 1));
+    assert_eq!(kl[1].group, "data.n_train=32");
+    assert_eq!((kl[1].points_used, kl[1].points_left_out), (3, 1));
     // A group with one usable point has no slope.
     let one = sweep::loglog_slopes(&table[..1], "data.n_train", "gap", |m| m.gap);
     assert_eq!(one[0].slope, None);
@@ -128,7 +133,9 @@ fn emit_then_collect_with_a_missing_point_a_duplicate_and_a_stale_folder() {
 
     let st = mfres().args(["sweep", "--collect"]).arg(&dir).output().unwrap();
     let err = String::from_utf8_lossy(&st.stderr);
-    assert!(st.status.success(), "{err}");
+    // A missing point: every file written, then exit 3 naming it.
+    assert_eq!(st.status.code(), Some(3), "{err}");
+    assert!(err.contains("1 of 4 sweep points did not reach t_end: point_002 (missing)"), "{err}");
     assert!(err.contains("point_002") && err.contains("stale") && err.contains("duplicate of point_001"), "{err}");
     let rows = csv_rows(&dir.join("collected/sweep.csv"));
     assert_eq!(rows.len(), 5, "header + one row per point, no double counting");
@@ -220,5 +227,26 @@ fn bad_sweep_input_is_a_one_line_error_with_exit_2_and_nothing_written() {
     assert_eq!(st.status.code(), Some(2), "{err}");
     assert!(err.contains("manifest.json") && err.trim().lines().count() == 1, "{err}");
     assert!(!out.join("collected").exists());
+    fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn a_sweep_with_an_unstable_point_writes_everything_and_exits_3() {
+    let out = tmp("unstable");
+    let st = mfres()
+        .args(["sweep", "--quiet"])
+        .args(set_args())
+        .args(["--set", "time.dt=0.01", "--set", "time.output_every=0.005", "--set-range", "model.beta=0.5,40", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert_eq!(st.status.code(), Some(3), "{err}");
+    assert!(err.contains("1 of 2 sweep points did not reach t_end: point_001 (unstable at t = "), "{err}");
+    let rows = csv_rows(&out.join("sweep.csv"));
+    let status = rows[0].iter().position(|c| c == "status").unwrap();
+    assert_eq!(rows[1][status], "ok");
+    assert!(rows[2][status].starts_with("unstable at t = "), "{:?}", rows[2]);
+    assert!(out.join("sweep.json").exists() && out.join("sweep_kl.svg").exists());
     fs::remove_dir_all(&out).unwrap();
 }
