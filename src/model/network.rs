@@ -19,7 +19,9 @@ use rayon::prelude::*;
 
 use super::atoms::Atoms;
 use super::block::Block;
-use super::tables::{self, ActivationRow};
+use multiversion::multiversion;
+
+use super::tables::{self, lane_sum, ActivationRow, LANES};
 
 /// The network's architecture and scalings.
 #[derive(Clone, Debug)]
@@ -266,22 +268,21 @@ impl Network {
         g.par_chunks_mut(n).enumerate().for_each(|(i, gi)| {
             let zi = &inputs[i * d..(i + 1) * d];
             let pi = &lin_weights[i * lin..(i + 1) * lin];
-            let mut m2p = vec![0.0; lin];
+            let (s0i, s1i) = (&s0[i * na..(i + 1) * na], &s1[i * na..(i + 1) * na]);
+            let mut second = vec![0.0; lin * lin];
             for j in 0..=i {
                 let zj = &inputs[j * d..(j + 1) * d];
                 let pj = &lin_weights[j * lin..(j + 1) * lin];
                 let pp: f64 = pi.iter().zip(pj).map(|(a, b)| a * b).sum();
                 let zz: f64 = zi.iter().zip(zj).map(|(a, b)| a * b).sum::<f64>() + bias;
-                let mut acc0 = 0.0;
+                let (s0j, s1j) = (&s0[j * na..(j + 1) * na], &s1[j * na..(j + 1) * na]);
+                let acc0 = gram_pair_sums(atoms, s0i, s0j, s1i, s1j, &mut second);
+                // Σ_r (P_iᵀ m2_r P_j) σ0'σ0' = P_iᵀ (Σ_r m2_r σ0'σ0') P_j
                 let mut acc2 = 0.0;
-                for r in 0..na {
-                    acc0 += atoms.m0[r] * s0[i * na + r] * s0[j * na + r];
-                    let m2 = atoms.second_moment(r);
-                    for a in 0..lin {
-                        m2p[a] = (0..lin).map(|b| m2[a * lin + b] * pj[b]).sum();
+                for a in 0..lin {
+                    for b in 0..lin {
+                        acc2 += pi[a] * second[a * lin + b] * pj[b];
                     }
-                    let pmp: f64 = pi.iter().zip(&m2p).map(|(a, b)| a * b).sum();
-                    acc2 += pmp * s1[i * na + r] * s1[j * na + r];
                 }
                 gi[j] += scale * (pp * acc0 + zz * acc2);
             }
@@ -320,6 +321,56 @@ impl Network {
     }
 }
 
+/// The atom sums of one Gram entry (i, j): returns `Σ_r m0_r σ0(q_ir) σ0(q_jr)` and
+/// writes `Σ_r m2_r σ0'(q_ir) σ0'(q_jr)` (L × L) into `second`; in lane partial
+/// sums for L ≤ 2, compiled for the machine's vector extensions too.
+#[multiversion(targets = "simd")]
+fn gram_pair_sums(atoms: &Atoms, s0i: &[f64], s0j: &[f64], s1i: &[f64], s1j: &[f64], second: &mut [f64]) -> f64 {
+    match atoms.lin {
+        1 => gram_pair_sums_sized::<1>(atoms, s0i, s0j, s1i, s1j, second),
+        2 => gram_pair_sums_sized::<2>(atoms, s0i, s0j, s1i, s1j, second),
+        lin => {
+            second.fill(0.0);
+            let mut acc0 = 0.0;
+            for r in 0..atoms.len() {
+                acc0 += atoms.m0[r] * s0i[r] * s0j[r];
+                let t = s1i[r] * s1j[r];
+                for (e, m) in second.iter_mut().zip(&atoms.m2[r * lin * lin..(r + 1) * lin * lin]) {
+                    *e += m * t;
+                }
+            }
+            acc0
+        }
+    }
+}
+
+#[inline(always)]
+fn gram_pair_sums_sized<const L: usize>(atoms: &Atoms, s0i: &[f64], s0j: &[f64], s1i: &[f64], s1j: &[f64], second: &mut [f64]) -> f64 {
+    let na = atoms.len();
+    let mut acc0 = [0.0; LANES];
+    let mut acc2 = [[0.0; LANES]; 4];
+    let mut one = |r: usize, k: usize| {
+        acc0[k] += atoms.m0[r] * s0i[r] * s0j[r];
+        let t = s1i[r] * s1j[r];
+        for e in 0..L * L {
+            acc2[e][k] += atoms.m2[r * L * L + e] * t;
+        }
+    };
+    let full = na - na % LANES;
+    for start in (0..full).step_by(LANES) {
+        for k in 0..LANES {
+            one(start + k, k);
+        }
+    }
+    for r in full..na {
+        one(r, r - full);
+    }
+    for e in 0..L * L {
+        second[e] = lane_sum(&acc2[e]);
+    }
+    lane_sum(&acc0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,5 +394,27 @@ mod tests {
         let output = Atoms::from_particles(&particles(11, 4, 9.0), 4, 1);
         let x: Vec<f64> = (0..7 * d).map(|j| (j as f64 * 0.3).cos()).collect();
         assert_eq!(net.predict(&layers, &output, &x), net.forward(&layers, &output, &x).f);
+    }
+
+    /// The lane sums of a Gram entry against the plain sums, for L = 1, 2 (lanes) and 3.
+    #[test]
+    fn gram_pair_sums_agree_with_the_plain_sums() {
+        for lin in 1..=3 {
+            for count in [1, 8, 13] {
+                let k = lin + 2;
+                let particles: Vec<f64> = (0..count * k).map(|j| ((j * 7 + lin) as f64 * 0.37).sin()).collect();
+                let atoms = Atoms::from_particles(&particles, k, lin);
+                let col = |shift: f64| -> Vec<f64> { (0..count).map(|r| ((r as f64 + shift) * 0.9).cos()).collect() };
+                let (s0i, s0j, s1i, s1j) = (col(0.1), col(0.2), col(0.3), col(0.4));
+                let mut second = vec![0.0; lin * lin];
+                let acc0 = gram_pair_sums(&atoms, &s0i, &s0j, &s1i, &s1j, &mut second);
+                let plain0: f64 = (0..count).map(|r| atoms.m0[r] * s0i[r] * s0j[r]).sum();
+                assert!((acc0 - plain0).abs() <= 1e-15 * count as f64, "{lin} {count}");
+                for e in 0..lin * lin {
+                    let plain: f64 = (0..count).map(|r| atoms.m2[r * lin * lin + e] * s1i[r] * s1j[r]).sum();
+                    assert!((second[e] - plain).abs() <= 1e-15 * count as f64, "{lin} {count} {e}");
+                }
+            }
+        }
     }
 }
