@@ -200,9 +200,11 @@ impl Activation {
     }
 }
 
-/// Runs `$body` with `$f` bound to `|x| (σ0, σ0', σ0'')` of the given activation,
-/// one copy per activation, so that an inner loop over atoms inlines it (no
-/// dispatch per evaluation).
+/// Runs `$body` with `$f` bound to `|x| (σ0, σ0', σ0'')` of the given activation.
+/// The activations without branches or library calls (tanh, logistic, linear)
+/// get a copy of `$body` each, so that an inner loop over atoms inlines and
+/// vectorises them; the others, which call the library (erf, exp, log1p, sin),
+/// share one copy that dispatches per evaluation.
 #[macro_export]
 macro_rules! with_activation {
     ($act:expr, |$f:ident| $body:expr) => {{
@@ -210,11 +212,8 @@ macro_rules! with_activation {
         match $act {
             A::Tanh => { let $f = |x: f64| A::Tanh.value_d2(x); $body }
             A::Sigmoid => { let $f = |x: f64| A::Sigmoid.value_d2(x); $body }
-            A::Erf => { let $f = |x: f64| A::Erf.value_d2(x); $body }
-            A::Softplus => { let $f = |x: f64| A::Softplus.value_d2(x); $body }
-            A::Gelu => { let $f = |x: f64| A::Gelu.value_d2(x); $body }
-            A::Sin => { let $f = |x: f64| A::Sin.value_d2(x); $body }
             A::Linear => { let $f = |x: f64| A::Linear.value_d2(x); $body }
+            other => { let $f = |x: f64| other.value_d2(x); $body }
         }
     }};
 }

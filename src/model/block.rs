@@ -190,7 +190,7 @@ impl PotentialField<'_> {
 }
 
 /// [`PotentialField::eval_many`], compiled for the machine's vector extensions too.
-#[multiversion(targets = "simd")]
+#[multiversion(targets("x86_64+avx+avx2+avx512f+avx512vl+avx512dq+fma", "x86_64+avx+avx2+fma"))]
 fn eval_many<'a>(field: &PotentialField, count: usize, with_laplacian: bool, out: &mut [f64], activations: &dyn Fn(usize) -> ActivationRow<'a>) {
     by_shape!(
         shape(&field.block),
@@ -200,7 +200,7 @@ fn eval_many<'a>(field: &PotentialField, count: usize, with_laplacian: bool, out
 }
 
 /// [`PotentialField::eval_points`], compiled for the machine's vector extensions too.
-#[multiversion(targets = "simd")]
+#[multiversion(targets("x86_64+avx+avx2+avx512f+avx512vl+avx512dq+fma", "x86_64+avx+avx2+fma"))]
 fn eval_points(field: &PotentialField, points: &[f64], with_laplacian: bool, out: &mut [f64]) {
     by_shape!(shape(&field.block), eval_points_activation(field, points, with_laplacian, out), {
         let nl = field.block.nonlin();

@@ -324,7 +324,7 @@ impl Network {
 /// The atom sums of one Gram entry (i, j): returns `Σ_r m0_r σ0(q_ir) σ0(q_jr)` and
 /// writes `Σ_r m2_r σ0'(q_ir) σ0'(q_jr)` (L × L) into `second`; in lane partial
 /// sums for L ≤ 2, compiled for the machine's vector extensions too.
-#[multiversion(targets = "simd")]
+#[multiversion(targets("x86_64+avx+avx2+avx512f+avx512vl+avx512dq+fma", "x86_64+avx+avx2+fma"))]
 fn gram_pair_sums(atoms: &Atoms, s0i: &[f64], s0j: &[f64], s1i: &[f64], s1j: &[f64], second: &mut [f64]) -> f64 {
     match atoms.lin {
         1 => gram_pair_sums_sized::<1>(atoms, s0i, s0j, s1i, s1j, second),

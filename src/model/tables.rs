@@ -15,9 +15,9 @@
 //!
 //! Sums over atoms are kept as [`LANES`] partial sums, added in a fixed order at
 //! the end: a result depends neither on the vector width nor on the threads.
-//! The entry points are compiled for the vector extensions of the machine too
-//! (AVX2, AVX-512) and pick theirs at run time; no product is fused into an
-//! FMA, so every version computes the same numbers.
+//! The entry points are compiled for AVX2 and AVX-512 too and pick their version
+//! at run time; no product is fused into an FMA, so every version computes the
+//! same numbers.
 //! The common shapes (L, d, bias) of the two blocks run with compile-time sizes;
 //! others take a general loop.
 
@@ -95,7 +95,7 @@ pub(crate) fn lane_sum(acc: &[f64; LANES]) -> f64 {
 
 /// `out = Σ_r m1_r σ0(w_r·z + b_r)` over the atoms of one block at input `z`,
 /// writing σ0, σ0', σ0'' of every atom into `row` (three arrays of atoms.len()).
-#[multiversion(targets = "simd")]
+#[multiversion(targets("x86_64+avx+avx2+avx512f+avx512vl+avx512dq+fma", "x86_64+avx+avx2+fma"))]
 pub fn drift(block: &Block, atoms: &Atoms, z: &[f64], out: &mut [f64], row: &mut [f64]) {
     by_shape!(shape(block), drift_activation(block, atoms, z, out, row), drift_general(block, atoms, z, out, row))
 }
@@ -197,7 +197,7 @@ fn drift_general(block: &Block, atoms: &Atoms, z: &[f64], out: &mut [f64], row: 
 
 /// `out = Σ_r σ0'(q_r) (m1_r·weight) w_r` (length d) over the atoms of one block,
 /// with σ0' from the forward pass's row and `weight` of length L.
-#[multiversion(targets = "simd")]
+#[multiversion(targets("x86_64+avx+avx2+avx512f+avx512vl+avx512dq+fma", "x86_64+avx+avx2+fma"))]
 pub fn adjoint(block: &Block, atoms: &Atoms, slope: &[f64], weight: &[f64], out: &mut [f64]) {
     by_shape!(shape(block), adjoint_sized(atoms, slope, weight, out), adjoint_general(atoms, slope, weight, out))
 }
