@@ -221,8 +221,9 @@ pub fn integrate<D: Dynamics>(problem: &mut D, observer: &mut dyn Observer<D::Fl
     let mut dt_relax = relaxation_limit(&last_row);
     let mut last_step: Option<(f64, f64, f64)> = None; // (dt, loss before, max cfl)
     let adaptive_run = tcfg.dt == 0.0;
-    // Below this an adaptive step means the dynamics are too fast for the run to end.
-    let dt_floor = 1e-9 * tcfg.t_end;
+    // Below this an adaptive step means the dynamics are too fast for the run to end
+    // (more than a million steps; a resolved run takes hundreds).
+    let dt_floor = 1e-6 * tcfg.t_end;
     let unstable = |t: f64, cause: String, last: &Row, steps: usize| {
         Ok(RunReport {
             termination: Termination::Unstable { t, cause },
@@ -242,6 +243,19 @@ pub fn integrate<D: Dynamics>(problem: &mut D, observer: &mut dyn Observer<D::Fl
             }
             if adaptive {
                 cap = cap.min(dt_relax);
+                // The step the dynamics ask for (not a `time.dt_max` the user chose).
+                let needed = dt_guess.min(dt_relax);
+                if needed < dt_floor && needed < remaining {
+                    let cause = if dt_relax <= dt_guess {
+                        format!(
+                            "the relaxation of the residuals (rate λ_max(G)/n = {:.3e}) needs steps below {dt_floor:.1e} = 1e-6·t_end: the configuration moves too fast to integrate",
+                            last_row.relaxation_rate
+                        )
+                    } else {
+                        format!("the CFL number {} needs steps below {dt_floor:.1e} = 1e-6·t_end: the configuration moves too fast to integrate", tcfg.cfl)
+                    };
+                    return unstable(t, cause, &last_row, steps);
+                }
             }
             // A step that would stop short of the output time by round-off (a step that
             // divides the interval, summed in floating point) lands on it instead,
@@ -288,7 +302,7 @@ pub fn integrate<D: Dynamics>(problem: &mut D, observer: &mut dyn Observer<D::Fl
                         dt = (target / rate).min(0.5 * dt).min(remaining);
                         if dt < dt_floor && dt < remaining {
                             let cause = format!(
-                                "the CFL number {} needs steps below {dt_floor:.1e} = 1e-9·t_end (velocity {rate:.3e} per cell width): the configuration moves too fast to integrate",
+                                "the CFL number {} needs steps below {dt_floor:.1e} = 1e-6·t_end (velocity {rate:.3e} per cell width): the configuration moves too fast to integrate",
                                 tcfg.cfl
                             );
                             return unstable(t, cause, &last_row, steps);

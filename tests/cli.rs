@@ -1,4 +1,5 @@
-//! The command line: outputs, bad input (exit 2, nothing overwritten), unstable runs (exit 3).
+//! The command line: outputs, bad input (exit 2, nothing overwritten), unstable runs and
+//! runs too stiff to integrate (exit 3).
 
 use std::fs;
 use std::path::PathBuf;
@@ -214,5 +215,17 @@ fn blow_ups_stop_cleanly_and_force_spares_foreign_files() {
     let st = mfres().arg("run").args(SMALL).arg("--out").arg(&out).args(["--force", "--quiet"]).output().unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     assert_eq!(fs::read_to_string(out.join("rho_slice_notes.txt")).unwrap(), "mine");
+    fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn a_run_whose_residuals_relax_too_fast_stops_at_once_instead_of_crawling() {
+    // β = 1e4 makes λ_max(G)/n ≈ 6e7: an adaptive run would need ~1e8 steps.
+    let out = tmp("stiff");
+    let st = mfres().arg("run").args(SMALL).args(["--set", "model.beta=1e4"]).arg("--out").arg(&out).output().unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert_eq!(st.status.code(), Some(3), "{err}");
+    assert!(err.contains("run stopped at t = 0.000000") && err.contains("relaxation of the residuals"), "{err}");
+    assert!(fs::read_to_string(out.join("timeseries.csv")).unwrap().lines().count() >= 2, "the initial row is kept");
     fs::remove_dir_all(&out).unwrap();
 }

@@ -33,9 +33,10 @@ const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 /// e^y for y ≤ 0 without branches or library calls, so that a loop over atoms
 /// vectorises. Cody–Waite reduction y = k ln2 + r, |r| ≤ ln2/2, with ln2 split so
 /// that k·ln2_hi is exact; e^r by its Taylor polynomial of degree 13 (remainder
-/// r¹⁴/14! < 5e-18); 2^k assembled in the exponent bits. Arguments below −708 are
-/// clamped there (e^−708 ≈ 3e-308, the smallest normal scale), which only ever
-/// feeds a quantity already below 1e-300.
+/// r¹⁴/14! < 5e-18); 2^k assembled in the exponent bits. Below −708 (where
+/// e^y < 3.3e-308 and 2^k would leave the normal range) the result is 0, as an
+/// underflow of e^y: the tails of tanh and the logistic function then give
+/// σ0' = σ0'' = 0 exactly, not a floor that large inputs could lift.
 #[inline(always)]
 fn exp_nonpositive(y: f64) -> f64 {
     const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000); // low 21 bits zero
@@ -43,7 +44,8 @@ fn exp_nonpositive(y: f64) -> f64 {
     // 1.5·2^52: adding it rounds to an integer held in the low mantissa bits.
     const SHIFT: f64 = 6_755_399_441_055_744.0;
     // Not `max`, which would turn a NaN into −708.
-    let y = if y < -708.0 { -708.0 } else { y };
+    let tail = y < -708.0;
+    let y = if tail { -708.0 } else { y };
     let kf = y * std::f64::consts::LOG2_E + SHIFT;
     let k = kf - SHIFT;
     let r = (y - k * LN2_HI) - k * LN2_LO;
@@ -67,7 +69,7 @@ fn exp_nonpositive(y: f64) -> f64 {
     }
     // The low 12 bits of kf's mantissa are k mod 4096; k + 1023 ∈ [1, 1023] is the biased exponent.
     let scale = f64::from_bits(kf.to_bits().wrapping_add(1023) << 52);
-    p * scale
+    if tail { 0.0 } else { p * scale }
 }
 
 /// (tanh x, 1 − tanh² x), branch-free. For |x| ≥ 0.625, with e = e^{−2|x|} and
@@ -295,7 +297,8 @@ mod tests {
         assert!(worst <= 2.0, "worst error {worst} ulps");
         assert_eq!(exp_nonpositive(0.0), 1.0);
         assert!(exp_nonpositive(f64::NAN).is_nan());
-        assert!(exp_nonpositive(f64::NEG_INFINITY) < 1e-300);
+        assert_eq!(exp_nonpositive(-708.5), 0.0);
+        assert_eq!(exp_nonpositive(f64::NEG_INFINITY), 0.0);
     }
 
     #[test]
@@ -304,11 +307,14 @@ mod tests {
             let (v, d, c) = act.value_d2(f64::NAN);
             assert!(v.is_nan() && d.is_nan() && c.is_nan(), "{act}");
         }
-        assert_eq!(tanh_d1(f64::INFINITY).0, 1.0);
-        assert_eq!(tanh_d1(f64::NEG_INFINITY).0, -1.0);
-        assert!(tanh_d1(f64::INFINITY).1 < 1e-300);
+        assert_eq!(tanh_d1(f64::INFINITY), (1.0, 0.0));
+        assert_eq!(tanh_d1(f64::NEG_INFINITY), (-1.0, 0.0));
+        // Far tails: σ0' and σ0'' vanish exactly, as 1/cosh² underflows.
+        assert_eq!(Activation::Tanh.value_d2(400.0), (1.0, 0.0, 0.0));
+        assert_eq!(Activation::Tanh.value_d2(-1e150), (-1.0, 0.0, 0.0));
+        assert_eq!(Activation::Sigmoid.value_d2(-800.0), (0.0, 0.0, 0.0));
         assert_eq!(logistic(f64::INFINITY), 1.0);
-        assert!(logistic(f64::NEG_INFINITY) < 1e-300);
+        assert_eq!(logistic(f64::NEG_INFINITY), 0.0);
     }
 
     #[test]
