@@ -471,12 +471,6 @@ impl GridFlow {
         self.network.predict(layers, out, x)
     }
 
-    /// Forward pass, residuals and adjoint on the training data, with the current atoms.
-    pub fn evaluate(&self) -> Evaluation {
-        let (layers, out) = self.split_atoms();
-        self.network.evaluate(layers, out, &self.x, &self.y)
-    }
-
     /// The evaluation of the last right-hand side, at the atoms the flow holds
     /// unless [`GridFlow::update_atoms`] was called since.
     pub fn last_evaluation(&self) -> &Evaluation {

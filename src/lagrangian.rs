@@ -142,12 +142,6 @@ impl ParticleFlow {
         (&self.atoms[..s], &self.atoms[s])
     }
 
-    /// Forward pass, residuals and adjoint on the training data, with the current atoms.
-    pub fn evaluate(&self) -> Evaluation {
-        let (layers, out) = self.split_atoms();
-        self.network.evaluate(layers, out, &self.x, &self.y)
-    }
-
     /// The evaluation of the last right-hand side, at the atoms the flow holds
     /// unless [`ParticleFlow::update_atoms`] was called since.
     pub fn last_evaluation(&self) -> &Evaluation {

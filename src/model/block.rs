@@ -22,7 +22,7 @@
 use multiversion::multiversion;
 
 use super::activation::Activation;
-use super::tables::{by_shape, shape, ActivationRow, LANES};
+use super::tables::{by_shape, lane_activations, shape, ActivationRow, LANES};
 use crate::with_activation;
 
 /// Shape of a block: its linear and input dimensions and whether it has a bias.
@@ -230,7 +230,6 @@ fn eval_points_sized<const L: usize, const D: usize, const B: usize>(
     let nl = D + B;
     let count = points.len() / nl;
     let flen = FieldLayout::new(&field.block).len(with_laplacian);
-    let zz_bias = if B == 1 { 1.0 } else { 0.0 };
     for start in (0..count).step_by(LANES) {
         let width = LANES.min(count - start);
         // The run's points; a short last run is padded with zero points, not written out.
@@ -238,23 +237,29 @@ fn eval_points_sized<const L: usize, const D: usize, const B: usize>(
         wb[..width * nl].copy_from_slice(&points[start * nl..(start + width) * nl]);
         let mut acc = [[0.0; LANES]; 10];
         for i in 0..field.n() {
-            let z: [f64; D] = field.inputs[i * D..(i + 1) * D].try_into().expect("input of length d");
-            let c: [f64; L] = field.coef[i * L..(i + 1) * L].try_into().expect("coefficient of length L");
-            let zz: f64 = z.iter().map(|v| v * v).sum::<f64>() + zz_bias;
-            let mut a = [[0.0; LANES]; 3];
-            for k in 0..LANES {
-                let mut q = if B == 1 { wb[k * nl + D] } else { 0.0 };
-                for j in 0..D {
-                    q += wb[k * nl + j] * z[j];
-                }
-                (a[0][k], a[1][k], a[2][k]) = act(q);
-            }
+            let (z, c, zz) = data_point::<L, D, B>(field, i);
+            let a = lane_activations::<D, B>(&wb, &z, &act);
             field_lanes::<L, D, B>(&a[0], &a[1], &a[2], &z, &c, zz, with_laplacian, &mut acc);
         }
-        for (k, o) in out[start * flen..(start + width) * flen].chunks_exact_mut(flen).enumerate() {
-            for (e, v) in o.iter_mut().enumerate() {
-                *v = acc[e][k];
-            }
+        write_run(&acc, &mut out[start * flen..(start + width) * flen], flen);
+    }
+}
+
+/// Input z_i, coefficient c_i and |z_i|² + [bias] of data point i.
+#[inline(always)]
+fn data_point<const L: usize, const D: usize, const B: usize>(field: &PotentialField, i: usize) -> ([f64; D], [f64; L], f64) {
+    let z: [f64; D] = field.inputs[i * D..(i + 1) * D].try_into().expect("input of length d");
+    let c: [f64; L] = field.coef[i * L..(i + 1) * L].try_into().expect("coefficient of length L");
+    let zz = z.iter().map(|v| v * v).sum::<f64>() + if B == 1 { 1.0 } else { 0.0 };
+    (z, c, zz)
+}
+
+/// Writes the lane sums of one run into its points' fields (`out`: width × flen).
+#[inline(always)]
+fn write_run(acc: &[[f64; LANES]; 10], out: &mut [f64], flen: usize) {
+    for (k, o) in out.chunks_exact_mut(flen).enumerate() {
+        for (e, v) in o.iter_mut().enumerate() {
+            *v = acc[e][k];
         }
     }
 }
@@ -270,16 +275,11 @@ fn eval_many_sized<'a, const L: usize, const D: usize, const B: usize>(
     out: &mut [f64],
     activations: &dyn Fn(usize) -> ActivationRow<'a>,
 ) {
-    let lay = FieldLayout::new(&field.block);
-    let flen = lay.len(with_laplacian);
-    let n = field.n();
-    let zz_bias = if B == 1 { 1.0 } else { 0.0 };
+    let flen = FieldLayout::new(&field.block).len(with_laplacian);
     // Entries g (L), H (D·L), e (L), Laplacian (L) of every lane of every run: at most 2 + 4 + 2 + 2.
     let mut acc = vec![[[0.0; LANES]; 10]; count.div_ceil(LANES)];
-    for i in 0..n {
-        let z: [f64; D] = field.inputs[i * D..(i + 1) * D].try_into().expect("input of length d");
-        let c: [f64; L] = field.coef[i * L..(i + 1) * L].try_into().expect("coefficient of length L");
-        let zz: f64 = z.iter().map(|v| v * v).sum::<f64>() + zz_bias;
+    for i in 0..field.n() {
+        let (z, c, zz) = data_point::<L, D, B>(field, i);
         let a = activations(i);
         for (run, acc) in acc.iter_mut().enumerate() {
             let start = run * LANES;
@@ -297,11 +297,8 @@ fn eval_many_sized<'a, const L: usize, const D: usize, const B: usize>(
             }
         }
     }
-    for (r, o) in out[..count * flen].chunks_exact_mut(flen).enumerate() {
-        let (run, k) = (r / LANES, r % LANES);
-        for (e, v) in o.iter_mut().enumerate() {
-            *v = acc[run][e][k];
-        }
+    for (acc, out) in acc.iter().zip(out[..count * flen].chunks_mut(LANES * flen)) {
+        write_run(acc, out, flen);
     }
 }
 

@@ -97,14 +97,8 @@ impl Network {
         self.residual.d
     }
 
-    /// Forward pass for inputs `x` (row-major n × d).
-    pub fn forward(&self, layers: &[Atoms], output: &Atoms, x: &[f64]) -> Forward {
-        let mut fwd = Forward::default();
-        self.forward_into(layers, output, x, &mut fwd);
-        fwd
-    }
-
-    /// [`Network::forward`] into the buffers of `fwd`, which every entry overwrites:
+    /// Forward pass for inputs `x` (row-major n × d) into the buffers of `fwd`,
+    /// which every entry overwrites:
     /// a solver that evaluates at every stage keeps one `Forward` and allocates
     /// (and zeroes) its tables once.
     pub fn forward_into(&self, layers: &[Atoms], output: &Atoms, x: &[f64], fwd: &mut Forward) {
@@ -169,14 +163,8 @@ impl Network {
         self.beta * fo[0]
     }
 
-    /// Exact discrete adjoint p_{i,l} = ∂f_i/∂z_{i,l}, l = 0..S (n × (S+1) × d).
-    pub fn adjoint(&self, layers: &[Atoms], output: &Atoms, fwd: &Forward) -> Vec<f64> {
-        let mut p = Vec::new();
-        self.adjoint_into(layers, output, fwd, &mut p);
-        p
-    }
-
-    /// [`Network::adjoint`] into `p`, every entry overwritten.
+    /// Exact discrete adjoint p_{i,l} = ∂f_i/∂z_{i,l}, l = 0..S (n × (S+1) × d),
+    /// into `p`, every entry overwritten.
     pub fn adjoint_into(&self, layers: &[Atoms], output: &Atoms, fwd: &Forward, p: &mut Vec<f64>) {
         let (n, d, s) = (fwd.n, fwd.d, fwd.depth);
         let step = self.alpha / s as f64;
@@ -393,7 +381,7 @@ mod tests {
         let layers: Vec<Atoms> = (0..3).map(|l| Atoms::from_particles(&particles(13, 5, l as f64), 5, d)).collect();
         let output = Atoms::from_particles(&particles(11, 4, 9.0), 4, 1);
         let x: Vec<f64> = (0..7 * d).map(|j| (j as f64 * 0.3).cos()).collect();
-        assert_eq!(net.predict(&layers, &output, &x), net.forward(&layers, &output, &x).f);
+        assert_eq!(net.predict(&layers, &output, &x), net.evaluate(&layers, &output, &x, &[0.0; 7]).forward.f);
     }
 
     /// The lane sums of a Gram entry against the plain sums, for L = 1, 2 (lanes) and 3.

@@ -45,12 +45,6 @@ impl<'a> ActivationRow<'a> {
         let (slope, curvature) = rest.split_at(atoms);
         ActivationRow { value, slope, curvature }
     }
-    pub fn len(&self) -> usize {
-        self.value.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.value.is_empty()
-    }
     /// The row from atom `first` on.
     pub fn skip(self, first: usize) -> Self {
         ActivationRow { value: &self.value[first..], slope: &self.slope[first..], curvature: &self.curvature[first..] }
@@ -135,12 +129,8 @@ fn drift_sized<const L: usize, const D: usize, const B: usize>(
         curvature[start..start + LANES].copy_from_slice(&a[2]);
     }
     if full < n {
-        // The last run padded with atoms of zero moment, which add exactly 0.
         let w = n - full;
-        let mut pts = [0.0; LANES * 3];
-        let mut m1 = [0.0; LANES * 2];
-        pts[..w * nl].copy_from_slice(&atoms.points[full * nl..]);
-        m1[..w * L].copy_from_slice(&atoms.m1[full * L..]);
+        let (pts, m1) = padded_run::<L>(atoms, full);
         let a = drift_lanes::<L, D, B>(&pts, &m1, &z, &act, &mut acc);
         value[full..].copy_from_slice(&a[0][..w]);
         slope[full..].copy_from_slice(&a[1][..w]);
@@ -161,6 +151,23 @@ fn drift_lanes<const L: usize, const D: usize, const B: usize>(
     act: &impl Fn(f64) -> (f64, f64, f64),
     acc: &mut [[f64; LANES]; L],
 ) -> [[f64; LANES]; 3] {
+    let a = lane_activations::<D, B>(pts, z, act);
+    for m in 0..L {
+        for k in 0..LANES {
+            acc[m][k] += m1[k * L + m] * a[0][k];
+        }
+    }
+    a
+}
+
+/// σ0, σ0', σ0'' at the pre-activations w·z + b of a run of [`LANES`] nonlinear
+/// points (w, b) (row-major, nonlin = D + B each).
+#[inline(always)]
+pub(crate) fn lane_activations<const D: usize, const B: usize>(
+    pts: &[f64],
+    z: &[f64; D],
+    act: &impl Fn(f64) -> (f64, f64, f64),
+) -> [[f64; LANES]; 3] {
     let nl = D + B;
     let mut q = [0.0; LANES];
     for k in 0..LANES {
@@ -173,12 +180,21 @@ fn drift_lanes<const L: usize, const D: usize, const B: usize>(
     for k in 0..LANES {
         (a[0][k], a[1][k], a[2][k]) = act(q[k]);
     }
-    for m in 0..L {
-        for k in 0..LANES {
-            acc[m][k] += m1[k * L + m] * a[0][k];
-        }
-    }
     a
+}
+
+/// The points and first moments of the atoms from `full` on (fewer than [`LANES`]),
+/// padded to a whole run with atoms of zero moment, which add exactly 0 to every
+/// sum (sized shapes: nonlin ≤ 3, L ≤ 2).
+#[inline(always)]
+fn padded_run<const L: usize>(atoms: &Atoms, full: usize) -> ([f64; LANES * 3], [f64; LANES * 2]) {
+    let mut pts = [0.0; LANES * 3];
+    let mut m1 = [0.0; LANES * 2];
+    let rest = &atoms.points[full * atoms.nonlin..];
+    pts[..rest.len()].copy_from_slice(rest);
+    let rest = &atoms.m1[full * L..];
+    m1[..rest.len()].copy_from_slice(rest);
+    (pts, m1)
 }
 
 fn drift_general(block: &Block, atoms: &Atoms, z: &[f64], out: &mut [f64], row: &mut [f64]) {
@@ -215,14 +231,9 @@ fn adjoint_sized<const L: usize, const D: usize, const B: usize>(atoms: &Atoms, 
         adjoint_lanes::<L, D, B>(pts, m1, &slope[start..start + LANES], &weight, &mut acc);
     }
     if full < n {
-        // Padded with atoms of zero moment, which add exactly 0.
-        let w = n - full;
-        let mut pts = [0.0; LANES * 3];
-        let mut m1 = [0.0; LANES * 2];
+        let (pts, m1) = padded_run::<L>(atoms, full);
         let mut sl = [0.0; LANES];
-        pts[..w * nl].copy_from_slice(&atoms.points[full * nl..]);
-        m1[..w * L].copy_from_slice(&atoms.m1[full * L..]);
-        sl[..w].copy_from_slice(&slope[full..n]);
+        sl[..n - full].copy_from_slice(&slope[full..n]);
         adjoint_lanes::<L, D, B>(&pts, &m1, &sl, &weight, &mut acc);
     }
     for j in 0..D {
